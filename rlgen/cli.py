@@ -1,0 +1,199 @@
+"""`rlgen` command line: parses arguments and calls library functions (rlgen.train, ...)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rlgen.config import parse_override
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own errors: one line, exit 2
+        self.print_usage(sys.stderr)
+        self.exit(2, f"rlgen: error: {message}\n")
+
+
+def _env_options(args: argparse.Namespace) -> dict:
+    options = dict(parse_override(o) for o in getattr(args, "env_opt", None) or [])
+    if getattr(args, "distribution_mode", None):
+        options["distribution_mode"] = args.distribution_mode
+    if getattr(args, "num_levels", None) is not None:
+        options["num_levels"] = args.num_levels
+    return options
+
+
+def _add_env_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--env", required=True, help="env spec family:task, e.g. procgen:coinrun")
+    p.add_argument("--distribution-mode", choices=["easy", "hard"],
+                   help="Procgen difficulty (default easy)")
+    p.add_argument("--num-levels", type=int, help="Procgen train levels 0..N-1 (default 200)")
+    p.add_argument("--env-opt", action="append", metavar="KEY=VALUE", help="other env option")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from rlgen import train as T
+
+    if args.resume:
+        run = T.resume(args.resume, device=None if args.device == "auto" else args.device,
+                       progress=not args.quiet)
+    else:
+        if not args.agent or not args.env:
+            raise ValueError("train needs --agent and --env (or --resume RUN_DIR)")
+        req = T.TrainRequest(
+            agent=args.agent, env=args.env, steps=args.steps, seed=args.seed, device=args.device,
+            name=args.name, runs_root=args.runs_root,
+            overrides=dict(parse_override(o) for o in args.set or []),
+            env_options=_env_options(args), dataset=args.dataset, evaluate=not args.no_eval,
+            episodes=args.episodes, splits=tuple(args.splits.split(",")), progress=not args.quiet)
+        run = T.train(req)
+    print(f"run directory: {run.path}")
+    if (run.path / "summary.json").exists():
+        from rlgen.eval.report import markdown_table
+
+        print(markdown_table([run.read_summary()]))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from rlgen.eval.report import markdown_table
+    from rlgen.train import evaluate_run
+
+    summary = evaluate_run(args.run, tuple(args.splits.split(",")), args.episodes,
+                           device=None if args.device == "auto" else args.device, seed=args.seed,
+                           num_envs=args.num_envs, progress=not args.quiet)
+    for split, s in summary["splits"].items():
+        print(f"{split:>5}: {s['episodes']} episodes on {s['levels']} levels, mean return "
+              f"{s['mean_return']:.3f}, normalized IQM {s['iqm']:.3f} {s['iqm_ci']}")
+    print(markdown_table([summary]))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from rlgen.eval.report import load_summaries, markdown_table, plot
+
+    summaries = load_summaries(args.runs)
+    if not summaries:
+        raise FileNotFoundError("no evaluated runs among the given paths")
+    table = markdown_table(summaries)
+    print(table)
+    if args.out:
+        Path(args.out).write_text(table + "\n")
+    print(f"plot: {plot(summaries, args.plot)}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from rlgen.registry import AGENTS, ENV_FAMILIES, agent_class, env_family
+
+    if args.what == "envs":
+        for name in ENV_FAMILIES:
+            try:
+                tasks = env_family(name).tasks()
+            except ImportError as e:  # an optional stack missing: say so, keep listing
+                print(f"{name}: unavailable ({e})")
+                continue
+            print(f"{name}: " + (", ".join(f"{name}:{t}" for t in tasks) if tasks else name))
+    else:
+        for name in AGENTS:
+            cls = agent_class(name)
+            doc = (cls.__doc__ or cls.config_class.__doc__ or "").strip().splitlines()
+            print(f"{name:8} {cls.kind:8} {doc[0] if doc else ''}")
+    return 0
+
+
+def cmd_levels(args: argparse.Namespace) -> int:
+    from rlgen.envs.procgen_levels import signatures
+    from rlgen.registry import make_env_spec
+
+    spec = make_env_spec(args.env, **{**_env_options(args), "exclude_duplicates": False})
+    if spec.family != "procgen":
+        raise ValueError("level signatures are defined for procgen:<game> specs")
+    splits = spec.splits
+    train, val, test = (list(splits[s].levels) for s in ("train", "val", "test"))
+    sigs = signatures(spec.task, spec.options["distribution_mode"], train + val + test)
+    train_sigs = {sigs[s] for s in train}
+    ref = train_sigs | {sigs[s] for s in val}
+    dup_train = [s for s in test if sigs[s] in train_sigs]
+    dup_ref = [s for s in test if sigs[s] in ref]
+    print(f"{spec.id} ({spec.options['distribution_mode']}): train {len(train)} levels, "
+          f"{len(train_sigs)} distinct signatures ({len(train) - len(train_sigs)} repeats within train)")
+    print(f"test candidates: {len(test)}; duplicate a train level: {len(dup_train)} "
+          f"({100 * len(dup_train) / len(test):.1f}%); duplicate train or val: {len(dup_ref)}")
+    print(f"default test split excludes them: {len(test) - len(dup_ref)} test levels remain")
+    if dup_ref:
+        print("excluded seeds:", ", ".join(map(str, dup_ref[:20])) + (" ..." if len(dup_ref) > 20 else ""))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="rlgen", description="Train on some levels, test on held-out ones.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train an agent, then evaluate it on train/val/test levels")
+    t.add_argument("--agent", help="agent name (rlgen list agents)")
+    t.add_argument("--env", help="env spec family:task (rlgen list envs)")
+    t.add_argument("--distribution-mode", choices=["easy", "hard"], help="Procgen difficulty (default easy)")
+    t.add_argument("--num-levels", type=int, help="Procgen train levels 0..N-1 (default 200)")
+    t.add_argument("--env-opt", action="append", metavar="KEY=VALUE", help="other env option")
+    t.add_argument("--steps", help="budget: env steps (online) or gradient steps (offline); 25M, 100k ...")
+    t.add_argument("--dataset", help="dataset directory (offline agents); default: the env's default dataset")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    t.add_argument("--name", help="run name (default: agent-task-seed-time)")
+    t.add_argument("--runs-root", default="runs")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override, TOML literal")
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    t.add_argument("--episodes", type=int, default=100, help="evaluation episodes per split")
+    t.add_argument("--splits", default="train,val,test")
+    t.add_argument("--no-eval", action="store_true", help="skip the final evaluation")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.set_defaults(fn=cmd_train)
+
+    e = sub.add_parser("evaluate", help="evaluate a run on listed levels of its splits")
+    e.add_argument("run")
+    e.add_argument("--splits", default="train,val,test")
+    e.add_argument("--episodes", type=int, default=100)
+    e.add_argument("--num-envs", type=int, default=8)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--device", default="auto")
+    e.add_argument("--quiet", action="store_true")
+    e.set_defaults(fn=cmd_evaluate)
+
+    r = sub.add_parser("report", help="markdown table and plot across evaluated runs")
+    r.add_argument("runs", nargs="+")
+    r.add_argument("--plot", default="report.png")
+    r.add_argument("--out", help="also write the table to this file")
+    r.set_defaults(fn=cmd_report)
+
+    ls = sub.add_parser("list", help="list registered envs or agents")
+    ls.add_argument("what", choices=["envs", "agents"])
+    ls.set_defaults(fn=cmd_list)
+
+    lv = sub.add_parser("levels", help="level tools")
+    lv_sub = lv.add_subparsers(dest="levels_command", required=True, parser_class=_Parser)
+    chk = lv_sub.add_parser("check", help="find test levels that duplicate train levels")
+    chk.add_argument("env", help="procgen:<game>")
+    chk.add_argument("--distribution-mode", choices=["easy", "hard"])
+    chk.add_argument("--num-levels", type=int)
+    chk.add_argument("--env-opt", action="append", metavar="KEY=VALUE")
+    chk.set_defaults(fn=cmd_levels)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except KeyboardInterrupt:
+        print("\nrlgen: interrupted; the last checkpoint is kept (rlgen train --resume RUN_DIR)",
+              file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, FileExistsError) as e:
+        print(f"rlgen: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

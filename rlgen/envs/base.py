@@ -1,0 +1,126 @@
+"""Env families and resolved env specs.
+
+A family (Procgen, MiniHack, ...) knows its tasks, builds a task's splits from its spec file under
+the top-level `envs/` folder, and makes environments. An `EnvSpec` is one resolved `family:task`
+with its options; everything else in rlgen (training, collection, evaluation) only talks to specs.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from rlgen.envs.splits import Splits
+from rlgen.paths import spec_root
+
+
+class LevelSampler(gym.Wrapper):
+    """Resets onto a level drawn from a fixed list unless `options={"level": id}` pins one."""
+
+    def __init__(self, env: gym.Env, levels: Sequence[Hashable], seed: int | None = None):
+        super().__init__(env)
+        self.levels = list(levels)
+        self._rng = np.random.default_rng(seed)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        options = dict(options or {})
+        if "level" not in options:
+            options["level"] = self.levels[int(self._rng.integers(len(self.levels)))]
+        return self.env.reset(seed=seed, options=options)
+
+
+class EnvFamily:
+    """Base class: subclasses set `name` and implement `build_splits` and `make_env`."""
+
+    name: str = ""
+    #: option name -> default value; unknown options are refused with a did-you-mean.
+    default_options: dict[str, Any] = {}
+
+    @cached_property
+    def spec_file(self) -> dict[str, Any]:
+        path = spec_root() / "envs" / f"{self.name}.toml"
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+
+    def tasks(self) -> list[str]:
+        return list(self.spec_file.get("tasks", []))
+
+    def spec(self, task: str, **options: Any) -> EnvSpec:
+        from rlgen.registry import UnknownNameError
+
+        tasks = self.tasks()
+        if tasks and task not in tasks:
+            raise UnknownNameError(f"{self.name} task", task, tasks)
+        resolved = dict(self.default_options)
+        for key, value in options.items():
+            if value is None:
+                continue
+            if key not in resolved:
+                raise UnknownNameError(f"{self.name} option", key, list(resolved))
+            resolved[key] = value
+        self.check_options(task, resolved)
+        return EnvSpec(family=self.name, task=task, options=resolved, impl=self)
+
+    def check_options(self, task: str, options: dict[str, Any]) -> None:
+        """Raise ValueError for option values the family cannot honour."""
+
+    def build_splits(self, task: str, options: dict[str, Any]) -> Splits:
+        raise NotImplementedError
+
+    def make_env(self, task: str, options: dict[str, Any], **kwargs: Any) -> gym.Env:
+        raise NotImplementedError
+
+    def make_vec_env(
+        self, spec: EnvSpec, levels: Sequence[Hashable], num_envs: int, seed: int
+    ) -> gym.vector.VectorEnv:
+        """Default: synchronous vector of single envs, each resetting onto a random listed level."""
+        fns = [
+            (lambda i=i: LevelSampler(self.make_env(spec.task, spec.options), levels, seed + i))
+            for i in range(num_envs)
+        ]
+        return gym.vector.SyncVectorEnv(fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+
+    def return_bounds(self, task: str, options: dict[str, Any]) -> tuple[float, float] | None:
+        """(min, max) return used for min–max normalization, or None when undefined."""
+        return None
+
+
+@dataclass
+class EnvSpec:
+    family: str
+    task: str
+    options: dict[str, Any]
+    impl: EnvFamily = field(repr=False, compare=False)
+
+    @property
+    def id(self) -> str:
+        return f"{self.family}:{self.task}" if self.task else self.family
+
+    @cached_property
+    def splits(self) -> Splits:
+        return self.impl.build_splits(self.task, self.options)
+
+    def make_env(self, **kwargs: Any) -> gym.Env:
+        return self.impl.make_env(self.task, self.options, **kwargs)
+
+    def make_vec_env(self, split: str = "train", num_envs: int = 1, seed: int = 0):
+        return self.impl.make_vec_env(self, self.splits[split].levels, num_envs, seed)
+
+    def normalize(self, returns: np.ndarray | float) -> np.ndarray:
+        bounds = self.impl.return_bounds(self.task, self.options)
+        returns = np.asarray(returns, dtype=np.float64)
+        if bounds is None:
+            return returns.copy()
+        lo, hi = bounds
+        return (returns - lo) / (hi - lo)  # not clipped, as in the Procgen paper
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "family": self.family, "task": self.task, "options": dict(self.options)}
