@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from rlgen.agents.base import Agent, TorchPolicy
-from rlgen.nets.impala import ImpalaEncoder, layer_init
+from rlgen.agents.base import Agent, TorchPolicy, to_tensor
+from rlgen.nets.impala import layer_init
 from rlgen.runs import RunDir
 
 
@@ -42,19 +42,18 @@ class PPOConfig:
     max_grad_norm: float = 0.5
     normalize_advantage: bool = True
     normalize_reward: bool = True
-    channels: tuple[int, ...] = (16, 32, 32)
-    hidden: int = 256
+    encoder: dict = field(default_factory=dict)  # kwargs for the family's make_encoder
     precision: str = "fp32"  # or "bf16" (autocast); not validated for learning quality yet
     compile: bool = False
     checkpoint_every_s: float = 120.0
 
 
 class ActorCritic(nn.Module):
-    def __init__(self, obs_shape, num_actions: int, channels=(16, 32, 32), hidden: int = 256):
+    def __init__(self, encoder: nn.Module, num_actions: int):
         super().__init__()
-        self.encoder = ImpalaEncoder(obs_shape, tuple(channels), hidden)
-        self.actor = layer_init(nn.Linear(hidden, num_actions), 0.01)
-        self.critic = layer_init(nn.Linear(hidden, 1), 1.0)
+        self.encoder = encoder
+        self.actor = layer_init(nn.Linear(encoder.out_dim, num_actions), 0.01)
+        self.critic = layer_init(nn.Linear(encoder.out_dim, 1), 1.0)
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.encoder(obs)
@@ -62,6 +61,33 @@ class ActorCritic(nn.Module):
 
     def logits(self, obs: torch.Tensor) -> torch.Tensor:
         return self.actor(self.encoder(obs))
+
+
+def _buffer_like(x, steps: int):
+    """(steps, *x.shape) zeros for a tensor or a dict of tensors (dict observations)."""
+    if isinstance(x, dict):
+        return {k: _buffer_like(v, steps) for k, v in x.items()}
+    return torch.zeros((steps, *x.shape), dtype=x.dtype, device=x.device)
+
+
+def _store(buf, step: int, x) -> None:
+    if isinstance(buf, dict):
+        for k in buf:
+            _store(buf[k], step, x[k])
+    else:
+        buf[step] = x
+
+
+def _flatten(buf):
+    if isinstance(buf, dict):
+        return {k: _flatten(v) for k, v in buf.items()}
+    return buf.reshape(-1, *buf.shape[2:])
+
+
+def _select(buf, idx: torch.Tensor):
+    if isinstance(buf, dict):
+        return {k: _select(v, idx) for k, v in buf.items()}
+    return buf.index_select(0, idx)
 
 
 class ReturnNormalizer:
@@ -124,9 +150,10 @@ class PPO(Agent):
     def __init__(self, spec, config: PPOConfig, device, seed: int = 0):
         super().__init__(spec, config, device, seed)
         probe = spec.make_env()
-        obs_shape, num_actions = probe.observation_space.shape, int(probe.action_space.n)
+        num_actions = int(probe.action_space.n)
         probe.close()
-        self.model = ActorCritic(obs_shape, num_actions, config.channels, config.hidden).to(device)
+        encoder = spec.impl.make_encoder(spec, **config.encoder)
+        self.model = ActorCritic(encoder, num_actions).to(device)
         self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, eps=1e-5)
         self.global_step, self.update = 0, 0
@@ -153,14 +180,13 @@ class PPO(Agent):
         envs = self.spec.make_vec_env("train", n, seed=self.seed * 10_007 + self.update)
         obs_np, _ = envs.reset(seed=self.seed * 10_007 + self.update)
 
-        obs_buf = torch.zeros((t_steps, n, *envs.single_observation_space.shape), dtype=torch.uint8,
-                              device=device)
+        next_obs = to_tensor(obs_np, device)
+        obs_buf = _buffer_like(next_obs, t_steps)
         actions = torch.zeros((t_steps, n), dtype=torch.long, device=device)
         logprobs = torch.zeros((t_steps, n), device=device)
         rewards = torch.zeros((t_steps, n), device=device)
         dones = torch.zeros((t_steps, n), device=device)
         values = torch.zeros((t_steps, n), device=device)
-        next_obs = torch.from_numpy(obs_np).to(device)
         next_done = torch.zeros(n, device=device)
         ep_ret, ep_len = np.zeros(n), np.zeros(n, dtype=np.int64)
         bar = tqdm(total=total_updates * batch, initial=self.update * batch, unit="step",
@@ -174,7 +200,7 @@ class PPO(Agent):
             finished: list[float] = []
             # ---- rollout ----
             for step in range(t_steps):
-                obs_buf[step] = next_obs
+                _store(obs_buf, step, next_obs)
                 dones[step] = next_done
                 with torch.inference_mode(), self._autocast():
                     logits, value = self._forward(next_obs)
@@ -190,7 +216,7 @@ class PPO(Agent):
                 if cfg.normalize_reward:
                     rew = normalizer(rew, done)
                 rewards[step] = torch.as_tensor(rew, dtype=torch.float32, device=device)
-                next_obs = torch.from_numpy(obs_np).to(device)
+                next_obs = to_tensor(obs_np, device)
                 next_done = torch.as_tensor(done, dtype=torch.float32, device=device)
             # ---- generalized advantage estimation ----
             with torch.inference_mode(), self._autocast():
@@ -208,7 +234,7 @@ class PPO(Agent):
                 advantages[step] = last_gae
             returns = advantages + values
             # ---- update ----
-            b_obs = obs_buf.reshape(batch, *obs_buf.shape[2:])
+            b_obs = _flatten(obs_buf)
             b_act, b_logp = actions.reshape(-1), logprobs.reshape(-1)
             b_adv, b_ret, b_val = advantages.reshape(-1), returns.reshape(-1), values.reshape(-1)
             logs: dict[str, float] = {}
@@ -217,7 +243,7 @@ class PPO(Agent):
                 for start in range(0, batch, minibatch):
                     idx = perm[start:start + minibatch]
                     with self._autocast():
-                        logits, new_value = self._forward(b_obs.index_select(0, idx))
+                        logits, new_value = self._forward(_select(b_obs, idx))
                     dist = torch.distributions.Categorical(logits=logits.float())
                     loss, parts = ppo_loss(dist.log_prob(b_act[idx]), b_logp[idx], dist.entropy(),
                                            new_value.float(), b_val[idx], b_adv[idx], b_ret[idx], cfg)

@@ -92,6 +92,20 @@ class EnvFamily:
         """(min, max) return used for min–max normalization, or None when undefined."""
         return None
 
+    def make_encoder(self, spec: EnvSpec):
+        """An `nn.Module` mapping a batch of observations (as tensors) to (B, out_dim) features;
+        it must set `out_dim`. Used by PPO and by the default scorer."""
+        raise NotImplementedError(f"{self.name} provides no observation encoder")
+
+    def make_scorer(self, spec: EnvSpec, outputs_per_action: int = 1):
+        """The network the discrete-action agents learn through (see rlgen.nets.scorer)."""
+        from rlgen.nets.scorer import EncoderScorer
+
+        env = spec.make_env()
+        n = int(env.action_space.n)
+        env.close()
+        return EncoderScorer(self.make_encoder(spec), n, outputs_per_action)
+
 
 @dataclass
 class EnvSpec:

@@ -210,6 +210,11 @@ class ProcgenFamily(EnvFamily):
                                  start_level=int(levels[0]), num_levels=len(levels), seed=seed)
         return super().make_vec_env(spec, levels, num_envs, seed)
 
+    def make_encoder(self, spec: EnvSpec, channels: Sequence[int] = (16, 32, 32), out_dim: int = 256):
+        from rlgen.nets.impala import ImpalaEncoder
+
+        return ImpalaEncoder(OBS_SHAPE, tuple(channels), out_dim)
+
     def return_bounds(self, task: str, options: dict[str, Any]) -> tuple[float, float]:
         lo, hi = self.spec_file["normalization"][options["distribution_mode"]][task]
         return float(lo), float(hi)

@@ -16,8 +16,9 @@ from rlgen.eval import stats
 
 
 class Policy(Protocol):
-    """Anything with `act`; stateful policies may also define `begin(slots)` (new episodes start
-    in these batch slots) and `feedback(rewards)` (rewards for the last `act`)."""
+    """Anything with `act(obs)`. Policies that set `uses_info = True` get `act(obs, infos)` with
+    each env's latest info (e.g. WebShop's valid actions). Stateful policies may also define
+    `begin(slots)` (new episodes start in these batch slots) and `feedback(rewards)`."""
 
     def act(self, obs: Any) -> np.ndarray: ...
 
@@ -40,6 +41,8 @@ def run_episodes(policy: Policy, spec: EnvSpec, split: str, episodes: int, num_e
     envs = [spec.make_env() for _ in range(slots)]
     assigned: list[int | None] = [None] * slots
     obs: list[Any] = [None] * slots
+    infos: list[dict] = [{} for _ in range(slots)]
+    uses_info = getattr(policy, "uses_info", False)
     ret, length = np.zeros(slots), np.zeros(slots, dtype=np.int64)
     records: list[dict] = [{} for _ in range(episodes)]
     next_episode = 0
@@ -54,7 +57,7 @@ def run_episodes(policy: Policy, spec: EnvSpec, split: str, episodes: int, num_e
         i = next_episode
         next_episode += 1
         assigned[slot] = i
-        obs[slot], _ = envs[slot].reset(seed=seed + i, options={"level": levels[i]})
+        obs[slot], infos[slot] = envs[slot].reset(seed=seed + i, options={"level": levels[i]})
         ret[slot], length[slot] = 0.0, 0
         return True
 
@@ -62,7 +65,7 @@ def run_episodes(policy: Policy, spec: EnvSpec, split: str, episodes: int, num_e
     if hasattr(policy, "begin"):
         policy.begin(np.array(started))
     while any(a is not None for a in assigned):
-        actions = policy.act(_stack(obs))
+        actions = policy.act(_stack(obs), infos) if uses_info else policy.act(_stack(obs))
         rewards = np.zeros(slots)
         new_slots = []
         for s in range(slots):
@@ -70,6 +73,7 @@ def run_episodes(policy: Policy, spec: EnvSpec, split: str, episodes: int, num_e
             if i is None:
                 continue
             obs[s], r, terminated, truncated, info = envs[s].step(actions[s])
+            infos[s] = info
             rewards[s] = r
             ret[s] += r
             length[s] += 1
