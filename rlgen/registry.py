@@ -12,6 +12,7 @@ from typing import Any
 
 ENV_FAMILIES: dict[str, str] = {
     "procgen": "rlgen.envs.procgen:ProcgenFamily",
+    "minihack": "rlgen.envs.minihack:MiniHackFamily",
     "toy": "rlgen.envs.toy:ToyFamily",
 }
 

@@ -117,7 +117,7 @@ class OfflineAgent(Agent):
         self.step = 0
         self.best: dict[str, Any] | None = None
         self.build()
-        for name, net in self.nets.items():
+        for net in self.nets.values():
             net.to(device)
             if hasattr(net, "encoder"):
                 net.to(memory_format=torch.channels_last)
