@@ -108,9 +108,11 @@ class MiniHackFamily(EnvFamily):
         fns = [(lambda i=i: LevelSampler(self.make_env(spec.task, spec.options), levels, seed + i))
                for i in range(num_envs)]
         if spec.options["vector"] == "sync" or num_envs == 1:
-            return gym.vector.SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
-        return gym.vector.AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP,
-                                         context="fork")
+            envs = gym.vector.SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+        else:
+            envs = gym.vector.AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP,
+                                             context="fork")
+        return FinishedEpisodeInfo(envs)
 
     def make_encoder(self, spec: EnvSpec, **kwargs: Any):
         from rlgen.envs.minihack.encoder import GlyphEncoder, GlyphEncoderConfig
@@ -124,3 +126,49 @@ class MiniHackFamily(EnvFamily):
     def return_bounds(self, task: str, options: dict[str, Any]) -> tuple[float, float]:
         # Navigation tasks pay 1 for reaching the goal and 0 otherwise.
         return 0.0, 1.0
+
+    def named_policies(self, spec: EnvSpec) -> dict[str, Any]:
+        """`--policy oracle` (the scripted shortest-path expert) or `--policy oracle:NOISE`
+        (a uniform random action with probability NOISE at each step)."""
+        from rlgen.envs.minihack.oracle import ORACLE_OBS_KEYS, OraclePolicy
+
+        def oracle(noise: str | float = 0.0, seed: int = 0) -> OraclePolicy:
+            try:
+                p = float(noise)
+            except ValueError:
+                raise ValueError(f"oracle noise must be a number in [0, 1], got {noise!r}") from None
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"oracle noise must be in [0, 1], got {p}")
+            missing = set(ORACLE_OBS_KEYS) - set(spec.options["observation_keys"])
+            if missing:
+                raise ValueError(f"the MiniHack oracle reads observation keys {sorted(missing)}")
+            env = spec.make_env()
+            names = list(env.action_names)
+            env.close()
+            return OraclePolicy(names, noise=p, seed=seed)
+
+        return {"oracle": oracle}
+
+
+class FinishedEpisodeInfo(gym.vector.VectorWrapper):
+    """With same-step autoreset a finished slot's info is already the next episode's reset
+    info; this puts the finished episode's `level` and `success` back, so the collector and
+    PPO's logging see the level that was played, not the one that comes next."""
+
+    def step(self, actions):
+        obs, rew, term, trunc, info = self.env.step(actions)
+        final = info.get("final_info")
+        if final is not None:
+            done = np.flatnonzero(info.get("_final_info", term | trunc))
+            for key in ("level", "success"):
+                if key not in final:
+                    continue
+                have = final.get(f"_{key}", np.ones(len(term), dtype=bool))
+                if key not in info:
+                    info[key] = np.zeros_like(final[key])
+                    info[f"_{key}"] = np.zeros(len(term), dtype=bool)
+                for i in done:
+                    if have[i]:
+                        info[key][i] = final[key][i]
+                        info[f"_{key}"][i] = True
+        return obs, rew, term, trunc, info

@@ -18,6 +18,9 @@ from functools import lru_cache
 
 import numpy as np
 
+#: The observation keys the oracle reads.
+ORACLE_OBS_KEYS = ("glyphs", "blstats", "message", "inv_glyphs")
+
 FREE, BLOCKED, CLOSED_DOOR, UNKNOWN, TRAP = 0, 1, 2, 3, 4
 # NetHack cmap indices (display.h / drawing.c): doorway, open doors, closed doors, stairs down.
 DOORWAY_CMAPS = (12, 13, 14, 15, 16)
@@ -176,7 +179,10 @@ class Oracle:
 
 
 class OraclePolicy:
-    """A batch of oracles behind the evaluator's policy interface (`begin` resets slots)."""
+    """Scripted MiniHack oracle: shortest paths to the stairs, fetching keys and opening doors.
+
+    A batch of per-slot oracles behind the policy interface of the evaluator and the collector
+    (`begin(slots)` resets the slots whose episodes (re)start)."""
 
     def __init__(self, action_names: Sequence[str], noise: float = 0.0, seed: int = 0,
                  slots: int = 64):
