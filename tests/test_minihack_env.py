@@ -8,8 +8,6 @@ import pytest
 pytest.importorskip("minihack")
 
 from rlgen.cli import main as cli_main  # noqa: E402
-from rlgen.data.storage import EpisodeDataset  # noqa: E402
-from rlgen.envs.minihack.collect import collect_oracle  # noqa: E402
 from rlgen.envs.minihack.oracle import Oracle, OraclePolicy  # noqa: E402
 from rlgen.envs.minihack.text import render_text  # noqa: E402
 from rlgen.eval.evaluate import run_episodes  # noqa: E402
@@ -135,26 +133,6 @@ def test_oracle_solves_what_it_claims(task):
                            progress=False)
     rate = np.mean([r["success"] for r in records])
     assert rate >= ORACLE_CLAIMS[task], f"{task}: oracle success {rate}"
-
-
-def test_noisy_oracle_is_noisier():
-    spec = make_env_spec("minihack:Room-15x15", test_count=5)
-    env = spec.make_env()
-    clean = run_episodes(OraclePolicy(env.action_names), spec, "test", 5, progress=False)
-    noisy = run_episodes(OraclePolicy(env.action_names, noise=0.5, seed=1), spec, "test", 5,
-                         progress=False)
-    assert sum(r["length"] for r in noisy) > sum(r["length"] for r in clean)
-
-
-def test_oracle_dataset_records_levels(tmp_path):
-    spec = make_env_spec("minihack:KeyRoom-S5")
-    path = collect_oracle(spec, tmp_path / "ds", "train", episodes=4, progress=False)
-    ds = EpisodeDataset.load(path)
-    assert ds.levels == [0, 1, 2, 3]
-    assert ds.card["split"] == "train" and ds.card["policy"]["name"] == "oracle"
-    assert ds.fields["observations"]["glyphs"].shape[1:] == (21, 79)
-    assert ds.num_transitions == len(ds.fields["actions"])
-    assert ds.episode_returns().min() > 0.9  # every expert episode reached the stairs
 
 
 def test_bad_task_did_you_mean(capsys):

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from rlgen.nets.impala import layer_init
+from rlgen.nets.scorer import EncoderScorer, _take
 
 GAIN = math.sqrt(2)  # orthogonal init gain for ELU-followed layers, as for ReLU
 
@@ -83,3 +84,26 @@ class GlyphEncoder(nn.Module):
                        self._glyph_features(obs["glyphs_crop"], self.crop_cnn, self.crop_fc),
                        self.stats_fc(stats)], dim=1)
         return self.out(h)
+
+
+
+def encoder_keys() -> tuple[str, ...]:
+    """The observation keys GlyphEncoder reads."""
+    return ("glyphs", "glyphs_crop", "blstats")
+
+
+class GlyphScorer(EncoderScorer):
+    """The default scorer, fed only the keys the encoder reads: datasets store every observation
+    key (tty_chars, message, ...), and a missing key should fail with its name, not a KeyError."""
+
+    def batch_from_dataset(self, ds, idx):
+        obs = ds.fields["observations"]
+        missing = [k for k in encoder_keys() if not isinstance(obs, dict) or k not in obs]
+        if missing:
+            stored = sorted(obs) if isinstance(obs, dict) else "one array"
+            raise ValueError(f"dataset {ds.path} lacks observation keys {missing} that the "
+                             f"MiniHack encoder reads (it stores {stored})")
+        return _take({k: obs[k] for k in encoder_keys()}, idx, self.device)
+
+    def batch_from_env(self, obs, infos=None):
+        return super().batch_from_env({k: obs[k] for k in encoder_keys()}, infos)
