@@ -122,3 +122,18 @@ def test_collect_cli_and_dataset_env_mismatch(tmp_path, capsys):
     assert main(["train", "--agent", "bc", "--env", "procgen:coinrun", "--dataset", str(out),
                  "--runs-root", str(tmp_path / "runs"), "--quiet"]) == 2
     assert "collected on toy:identity" in capsys.readouterr().err
+
+
+def test_exports_to_d3rlpy_and_minari(coinrun_dataset, tmp_path):
+    from rlgen.data.export import to_d3rlpy
+
+    ds = EpisodeDataset.load(coinrun_dataset)
+    mdp = to_d3rlpy(ds)
+    assert mdp.transition_count == ds.num_transitions and mdp.size() == ds.num_episodes
+    assert mdp.episodes[0].observations.shape[1:] == (3, 64, 64)
+    assert main(["dataset", "export", str(coinrun_dataset), "--id", "procgen/coinrun-test-v0",
+                 "--root", str(tmp_path / "minari")]) == 0
+    import minari
+
+    m = minari.load_dataset("procgen/coinrun-test-v0")
+    assert m.total_steps == ds.num_transitions and m.total_episodes == ds.num_episodes

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +23,25 @@ class Recipe:
     seed: int = 0
     description: str = ""
     default: bool = False
-    #: one env option -> values: the recipe makes one dataset per value (e.g. a level sweep)
+    #: one key -> values: one dataset per value. The key is a recipe field (e.g. `transitions`)
+    #: or else an env option (e.g. `num_levels` for a level-diversity sweep).
     sweep: dict[str, list[Any]] = field(default_factory=dict)
 
     def variants(self) -> list[Recipe]:
         if not self.sweep:
             return [self]
+        if len(self.sweep) != 1:
+            raise ValueError(f"recipe {self.name}: sweep one key at a time, got {list(self.sweep)}")
         (key, values), = self.sweep.items()
-        return [Recipe(f"{self.name}-{key}{v}", self.env, self.policy, self.transitions, self.split,
-                       {**self.env_options, key: v}, self.num_envs, self.seed, self.description)
-                for v in values]
+        out = []
+        for v in values:
+            changes: dict[str, Any] = {"name": f"{self.name}-{key}{v}", "sweep": {}, "default": False}
+            if key in {f.name for f in fields(Recipe)}:
+                changes[key] = parse_count(v) if key == "transitions" else v
+            else:
+                changes["env_options"] = {**self.env_options, key: v}
+            out.append(replace(self, **changes))
+        return out
 
 
 def recipe_dir() -> Path:
