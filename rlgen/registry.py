@@ -12,6 +12,7 @@ from typing import Any
 
 ENV_FAMILIES: dict[str, str] = {
     "procgen": "rlgen.envs.procgen:ProcgenFamily",
+    "maze": "rlgen.envs.maze:MazeFamily",
 }
 
 AGENTS: dict[str, str] = {
