@@ -17,6 +17,9 @@ ENV_FAMILIES: dict[str, str] = {
 
 AGENTS: dict[str, str] = {
     "ppo": "rlgen.agents.ppo:PPO",
+    "rvs": "rlgen.agents.rvs:RvS",
+    "gcdt": "rlgen.agents.gcdt:GCDT",
+    "gciql": "rlgen.agents.gciql:GCIQL",
 }
 
 
