@@ -2,7 +2,8 @@
 
 These state the issue's claims as tests. As of 2026-11-26 they have NOT been shown to pass on the
 2-core sandbox: in the CPU-sized run of scripts/reproduce/stitching.py plain RvS already reached
-0.85 held-out success on pointmaze-umaze (docs/maze.md), so the margins below are unverified.
+0.85 held-out success on pointmaze-umaze and RvS + augmentation 0.55 (docs/maze.md), so the
+first check would currently fail and the second was not run to completion.
 """
 
 from __future__ import annotations
