@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/rlgen train --agent ppo --env procgen:coinrun --steps 20k --set num_envs=16 --set num_steps=128 --episodes 20
+	$(BIN)/rlgen train --agent bc --env procgen:coinrun
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
