@@ -50,10 +50,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         run = T.train(req)
     print(f"run directory: {run.path}")
     if (run.path / "summary.json").exists():
-        from rlgen.eval.report import markdown_table
-
-        print(markdown_table([run.read_summary()]))
+        _print_summary(run.read_summary())
     return 0
+
+
+def _print_summary(summary: dict) -> None:
+    for split, s in summary["splits"].items():
+        extra = f", success {s['success_rate']:.2f}" if "success_rate" in s else ""
+        print(f"{split:>5}: {s['episodes']} episodes on {s['levels']} levels, mean return "
+              f"{s['mean_return']:.3f}, normalized mean {s['normalized_mean']:.3f}, "
+              f"normalized IQM {s['iqm']:.3f} [{s['iqm_ci'][0]:.3f}, {s['iqm_ci'][1]:.3f}]{extra}")
+    gap = summary.get("generalization_gap")
+    if gap:
+        print(f"generalization gap (train - test, {gap['metric']}): {gap['value']:.3f} "
+              f"[{gap['ci'][0]:.3f}, {gap['ci'][1]:.3f}]")
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
@@ -106,16 +116,12 @@ def cmd_dataset(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from rlgen.eval.report import markdown_table
     from rlgen.train import evaluate_run
 
     summary = evaluate_run(args.run, tuple(args.splits.split(",")), args.episodes,
                            device=None if args.device == "auto" else args.device, seed=args.seed,
                            num_envs=args.num_envs, progress=not args.quiet)
-    for split, s in summary["splits"].items():
-        print(f"{split:>5}: {s['episodes']} episodes on {s['levels']} levels, mean return "
-              f"{s['mean_return']:.3f}, normalized IQM {s['iqm']:.3f} {s['iqm_ci']}")
-    print(markdown_table([summary]))
+    _print_summary(summary)
     return 0
 
 
