@@ -90,3 +90,45 @@ def test_zero_epsilon_with_augmentation_on_is_refused(onestitch):
 
     with pytest.raises(ValueError, match="epsilon is 0"):
         make_goal_sampler(GoalData.from_dataset(onestitch), True, 0.0, 20, 0)
+
+
+def test_every_maze_recipe_loads_as_a_recipe_with_the_maze_collector():
+    from rlgen.data.recipes import load_recipe, recipe_dir
+
+    paths = sorted(recipe_dir().glob("maze-*.toml"))
+    assert len(paths) >= 7
+    for path in paths:
+        r = load_recipe(path)
+        assert r.collector == "rlgen.envs.maze.collect:collect_recipe", path
+        assert r.env.startswith("maze:") and r.transitions >= 100_000
+
+
+def test_cli_collect_recipe_passes_its_test_pair_check(tmp_path, capsys):
+    from rlgen.cli import main
+
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text('description = "tiny"\nenv = "maze:pointmaze-umaze"\n'
+                      'policy = "region-planner"\ncollector = "rlgen.envs.maze.collect:collect_recipe"\n'
+                      'transitions = 3000\nnum_envs = 8\nseed = 3\n'
+                      '[collector_options]\naction_noise = 0.5\n')
+    assert main(["collect", "--recipe", str(recipe), "--out", str(tmp_path / "d"), "--quiet"]) == 0
+    ds = EpisodeDataset.load(tmp_path / "d")
+    check = ds.card["test_pair_check"]
+    assert check["passed"] is True and check["pairs"] == ["r3c1-r1c1", "r1c1-r3c1"]
+    assert ds.card["recipe"] == "tiny" and ds.card["collector"]["seed"] == 3
+    assert ds.num_transitions >= 3000 and "3" in capsys.readouterr().out
+    layout = make_env_spec("maze:pointmaze-umaze").impl.layout("pointmaze-umaze")
+    for ep in ds.episodes():  # re-check independently of the card
+        xy = np.concatenate([ep["observations"][:, :2], ep["next_observations"][-1:, :2]])
+        assert pairs_within(layout.xy_to_cells(xy), layout.test) == []
+
+
+def test_recipe_with_an_unknown_maze_policy_is_a_one_line_error(tmp_path, capsys):
+    from rlgen.cli import main
+
+    recipe = tmp_path / "bad.toml"
+    recipe.write_text('env = "maze:pointmaze-umaze"\npolicy = "region-planer"\n'
+                      'collector = "rlgen.envs.maze.collect:collect_recipe"\ntransitions = 100\n')
+    assert main(["collect", "--recipe", str(recipe), "--out", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("rlgen: error:") and "region-planner" in err and "\n" not in err

@@ -75,7 +75,7 @@ class GoalConditionedAgent(Agent):
         path = resolved.get("dataset")
         if not path:
             raise ValueError(f"{self.name} learns from a dataset: pass --dataset DIR "
-                             "(build one with scripts/maze_collect.py datasets/maze-*.toml --out DIR)")
+                             "(build one with `rlgen collect --recipe datasets/maze-*.toml --out DIR`)")
         self.attach(GoalData.from_dataset(EpisodeDataset.load(path)))
 
     def attach(self, data: GoalData) -> None:

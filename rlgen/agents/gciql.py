@@ -2,7 +2,7 @@
 
 Value goals mix the current state (p_cur), a geometric future state of the same trajectory
 (p_traj, discount `gamma`) and a random dataset state (the rest); actor goals are uniform
-future states. Reward r = 0 and episode end when the next state is within 0.45 of the goal,
+future states (a fraction `actor_p_random` of random states, 0 as in OGBench). Reward r = 0 and episode end when the next state is within 0.45 of the goal,
 else r = -1. Losses: V(s,g) by expectile regression (tau) on min of target twin Q(s,a,g);
 Q(s,a,g) by MSE to r + gamma (1 - done) V(s',g); actor by AWR (weighted MSE with
 exp(beta (Q - V)), capped at 100) or DDPG+BC (-Q(s, pi) / mean|Q| + alpha ||pi - a||^2).
@@ -35,6 +35,9 @@ class GCIQLConfig:
     target_tau: float = 0.005
     p_cur: float = 0.2
     p_traj: float = 0.5
+    #: actor goals: uniform future states of the same trajectory (OGBench), except this fraction
+    #: drawn from random dataset states, where only the critic knows how to get there (stitching)
+    actor_p_random: float = 0.0
     actor_loss: str = "ddpgbc"  # or "awr"
     alpha: float = 0.1          # ddpgbc: BC weight
     beta: float = 3.0           # awr: inverse temperature
@@ -62,6 +65,8 @@ class GCIQL(GoalConditionedAgent):
         c = self.config
         if c.actor_loss not in ("ddpgbc", "awr"):
             raise ValueError(f"actor_loss must be 'ddpgbc' or 'awr', got {c.actor_loss!r}")
+        if not 0 <= c.actor_p_random <= 1:
+            raise ValueError(f"actor_p_random must lie in [0, 1], got {c.actor_p_random}")
         if not 0 <= c.p_cur + c.p_traj <= 1:
             raise ValueError("p_cur + p_traj must lie in [0, 1] (the rest are random goals)")
         q = QPair(c.hidden).to(self.device)
@@ -120,6 +125,8 @@ class GCIQL(GoalConditionedAgent):
 
         # actor on uniform future goals
         ga = d.goal_at(self.sampler.future(i), d.last[i])
+        rand = self.rng.random(len(i)) < c.actor_p_random
+        ga[rand] = d.observations[self.rng.integers(len(d), size=int(rand.sum())), :2]
         sga = self.batch_tensor(np.concatenate([s, ga], 1))
         pi = m["actor"](sga)
         if c.actor_loss == "awr":

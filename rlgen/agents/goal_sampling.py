@@ -34,7 +34,7 @@ class GoalData:
         for name in ("next_observations",):
             if name not in ds.fields:
                 raise ValueError(f"{ds.path}: field {name!r} missing: not a maze dataset "
-                                 "(build one with scripts/maze_collect.py)")
+                                 "(build one with `rlgen collect --recipe datasets/maze-*.toml`)")
         starts, lengths = ds.starts, ds.lengths
         first = np.repeat(starts, lengths)
         last = np.repeat(starts + lengths - 1, lengths)

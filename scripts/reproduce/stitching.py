@@ -42,18 +42,14 @@ VARIANTS = {
 
 
 def build_dataset(task: str, data_root: Path, transitions: str) -> Path:
-    from rlgen.envs.maze.collect import collect, load_recipe
-
-    maze = task.removeprefix("pointmaze-")
-    out = data_root / f"maze-{maze}-regions-{transitions}"
-    if (out / "card.json").exists():
-        return out
-    recipe = Path(__file__).resolve().parents[2] / "datasets" / f"maze-{maze}-regions.toml"
-    cfg, extra = load_recipe(recipe)
     import dataclasses
 
-    cfg = dataclasses.replace(cfg, transitions=parse_count(transitions))
-    return collect(cfg, out, progress=True, card_extra={**extra, "recipe": str(recipe)})
+    from rlgen.data.recipes import build, load_recipe
+
+    maze = task.removeprefix("pointmaze-")
+    recipe = load_recipe(Path(__file__).resolve().parents[2] / "datasets" / f"maze-{maze}-regions.toml")
+    recipe = dataclasses.replace(recipe, transitions=parse_count(transitions))
+    return build(recipe, out=data_root / f"maze-{maze}-regions-{transitions}")[0]
 
 
 def per_pair(run: Path) -> dict[str, dict[str, float]]:

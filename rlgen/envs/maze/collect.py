@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from rlgen.data.recipes import Recipe
 from rlgen.data.storage import EpisodeWriter
 from rlgen.envs.maze.env import SUCCESS_RADIUS, make_point_maze
 from rlgen.envs.maze.layout import Cell, Layout, level_id, pairs_within
@@ -239,14 +240,27 @@ def _next_hop_table(layout: Layout) -> np.ndarray:
     return table
 
 
-def load_recipe(path: str | Path) -> tuple[CollectConfig, dict[str, Any]]:
-    """A datasets/*.toml recipe: `[collect]` holds CollectConfig fields; the rest is card text."""
-    import tomllib
+#: recipe `policy` names -> collection style
+POLICIES = {"region-planner": "regions", "stitch-planner": "stitch"}
 
+
+def collect_recipe(recipe: Recipe, out: Path, *, progress: bool, resume: bool) -> Path:
+    """The `collector` of datasets/maze-*.toml: `policy` picks the style, `[collector_options]`
+    holds further `CollectConfig` fields (gains, noise, ...); the recipe is copied to the card."""
     from rlgen.config import build_config
 
-    with open(path, "rb") as f:
-        data = tomllib.load(f)
-    if "collect" not in data:
-        raise ValueError(f"{path}: no [collect] table")
-    return build_config(CollectConfig, data["collect"]), {k: v for k, v in data.items() if k != "collect"}
+    if recipe.policy not in POLICIES:
+        from rlgen.registry import UnknownNameError
+
+        raise UnknownNameError("maze collection policy", recipe.policy, list(POLICIES))
+    if "style" in recipe.collector_options:
+        raise ValueError(f"recipe {recipe.name}: the style comes from `policy`, not collector_options")
+    if recipe.split != "train" or recipe.env_options:
+        raise ValueError(f"recipe {recipe.name}: maze data covers the data regions (split 'train') "
+                         "and takes no env_options")
+    cfg = build_config(CollectConfig, {"env": recipe.env, "style": POLICIES[recipe.policy],
+                                       "transitions": recipe.transitions,
+                                       "num_envs": recipe.num_envs, "seed": recipe.seed},
+                       recipe.collector_options)
+    card = {"recipe": recipe.name, "description": recipe.description, "policy": recipe.policy}
+    return collect(cfg, out, progress=progress, resume=resume, card_extra=card)
