@@ -12,6 +12,7 @@ from typing import Any
 
 ENV_FAMILIES: dict[str, str] = {
     "procgen": "rlgen.envs.procgen:ProcgenFamily",
+    "webshop": "rlgen.envs.webshop.family:WebShopFamily",
 }
 
 AGENTS: dict[str, str] = {
