@@ -1,9 +1,10 @@
 """Scripted WebShop policies: a privileged expert, noisy variants of it, and a random baseline.
 
 The expert knows the goal (from `info["level"]`) and replays the search engine, so it needs no
-memory: search (the instruction, or the target's title when the instruction does not retrieve
-the target), page to the target, open it, click each goal option value, buy. When no query finds
-the target it buys the first hit. The noisy expert makes a random valid move with probability
+memory: search with the instruction (the one search offered), page to the target, open it,
+click each goal option value, buy. When the search does not retrieve the target, it buys the
+retrieved product that earns the most. It only takes offered actions, so every step of its
+demonstrations is a choice among `valid_actions`. The noisy expert makes a random valid move with probability
 `mistake_prob` and takes detours (opens a sub-page or a wrong product) with probability
 `detour_prob`; the expert's next moves undo them.
 
@@ -26,6 +27,7 @@ from rlgen.envs.webshop.env import (
     RESULTS_PER_PAGE,
     SUB_PAGES,
 )
+from rlgen.envs.webshop.reward import purchase_reward
 
 
 class ExpertPolicy:
@@ -37,45 +39,49 @@ class ExpertPolicy:
 
         self.catalogue = catalogue_for(spec.options)
         self.engine = search_engine(_data_key(spec.options))
-        self._query_cache: dict[int, str] = {}
+        self._target_cache: dict[int, str] = {}
 
-    def query(self, level: int) -> str:
-        """The instruction if it retrieves the target, else the target's title."""
-        if level not in self._query_cache:
+    def target(self, level: int) -> str:
+        """The goal's product when the instruction retrieves it, else the retrieved product whose
+        purchase (with the goal's option values it offers) earns the most."""
+        if level not in self._target_cache:
             goal = self.catalogue.goals[level]
-            query = goal["instruction_text"].lower()
-            if goal["asin"] not in self.engine.search(query):
-                title = self.catalogue.by_asin[goal["asin"]].name.lower()
-                if goal["asin"] in self.engine.search(title):
-                    query = title
-            self._query_cache[level] = query
-        return self._query_cache[level]
+            results = self.engine.search(goal["instruction_text"].lower())
+            best = goal["asin"]
+            if best not in results and results:
+                goal_nouns = self.catalogue.title_nouns(self.catalogue.by_asin[goal["asin"]])
+
+                def value(asin: str) -> float:
+                    product = self.catalogue.by_asin[asin]
+                    options = {n: v for n, v in goal["goal_options"].items()
+                               if v in product.options.get(n, [])}
+                    return purchase_reward(vars(product), goal, product.price, options,
+                                           self.catalogue.title_nouns(product), goal_nouns)[0]
+
+                best = max(results, key=value)  # first of the best, in ranking order
+            self._target_cache[level] = best
+        return self._target_cache[level]
 
     def expert_action(self, info: dict[str, Any]) -> str:
         valid = info.get("valid_actions") or []
         if not valid:
             return f"click[{BACK_TO_SEARCH}]"  # an ended episode; the evaluator ignores it
+        if info["page"] == "index":
+            return valid[0]  # the instruction as the query
         goal = self.catalogue.goals[info["level"]]
-        target = goal["asin"]
-        page = info["page"]
-        if page == "index":
-            return f"search[{self.query(info['level'])}]"
+        target = self.target(info["level"])
         results = self.engine.search(info["keywords"] or "")
-        if page == "results":
-            if target in results:
-                wanted_page = results.index(target) // RESULTS_PER_PAGE + 1
-                if wanted_page == info["results_page"]:
-                    return f"click[{target.lower()}]"
-                return f"click[{NEXT_PAGE if wanted_page > info['results_page'] else PREV_PAGE}]"
-            if results:
-                first_page = info["results_page"] == 1
-                return f"click[{results[0].lower()}]" if first_page else f"click[{PREV_PAGE}]"
+        page = info["page"]
+        if target not in results:  # after a detour through another search
             return f"click[{BACK_TO_SEARCH}]"
-        if page == "sub":
+        if page == "results":
+            wanted_page = results.index(target) // RESULTS_PER_PAGE + 1
+            if wanted_page == info["results_page"]:
+                return f"click[{target.lower()}]"
+            return f"click[{NEXT_PAGE if wanted_page > info['results_page'] else PREV_PAGE}]"
+        if page == "sub" or (page == "item" and info["asin"] != target):
             return f"click[{PREV_PAGE}]"
         if page == "item":
-            if info["asin"] != target:
-                return f"click[{PREV_PAGE}]" if target in results else f"click[{BUY_NOW}]"
             chosen = info["chosen_options"]
             for name, value in goal["goal_options"].items():
                 if chosen.get(name) != value and f"click[{value}]" in valid:
