@@ -56,6 +56,37 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_collect(args: argparse.Namespace) -> int:
+    from rlgen.config import parse_count
+    from rlgen.data import recipes
+
+    if args.recipe:
+        recipe = recipes.load_recipe(args.recipe)
+        paths = recipes.build(recipe, out=args.out, progress=not args.quiet, device=args.device)
+    else:
+        if not (args.env and args.policy and args.out):
+            raise ValueError("collect needs --recipe, or --env, --policy and --out")
+        from rlgen.agents.loading import load_policy
+        from rlgen.data.collect import collect
+        from rlgen.registry import make_env_spec
+
+        spec = make_env_spec(args.env, **_env_options(args))
+        policy, behavior = load_policy(args.policy, spec, device=args.device, seed=args.seed)
+        paths = [collect(spec, policy, args.out, parse_count(args.transitions), args.split,
+                         args.num_envs, args.seed, resume=args.resume, behavior=behavior,
+                         progress=not args.quiet)]
+    from rlgen.data.storage import EpisodeDataset
+
+    for path in paths:
+        card = EpisodeDataset.load(path).card
+        r = card.get("returns", {})
+        print(f"{path}: {card['episodes']} episodes, {card['transitions']} transitions, "
+              f"{card.get('distinct_levels')} levels, return mean {r.get('mean', float('nan')):.3f} "
+              f"(min {r.get('min', float('nan')):.3g}, max {r.get('max', float('nan')):.3g}), "
+              f"{card['bytes_on_disk'] / max(card['transitions'], 1):.0f} bytes/transition")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from rlgen.eval.report import markdown_table
     from rlgen.train import evaluate_run
@@ -150,6 +181,24 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-eval", action="store_true", help="skip the final evaluation")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(fn=cmd_train)
+
+    c = sub.add_parser("collect", help="collect an offline dataset from a behaviour policy")
+    c.add_argument("--recipe", help="a recipe file under datasets/ (or its name)")
+    c.add_argument("--env", help="env spec family:task")
+    c.add_argument("--policy", help="RUN_DIR, policy FILE.pt, bundled:<name>, random, or a "
+                   "family's named policy (e.g. expert, oracle:0.2)")
+    c.add_argument("--transitions", default="100k")
+    c.add_argument("--split", default="train")
+    c.add_argument("--out", help="dataset directory (default for recipes: the dataset cache)")
+    c.add_argument("--num-envs", type=int, default=16)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--device", default="cpu")
+    c.add_argument("--resume", action="store_true", help="continue an interrupted collection")
+    c.add_argument("--distribution-mode", choices=["easy", "hard"])
+    c.add_argument("--num-levels", type=int)
+    c.add_argument("--env-opt", action="append", metavar="KEY=VALUE")
+    c.add_argument("--quiet", action="store_true")
+    c.set_defaults(fn=cmd_collect)
 
     e = sub.add_parser("evaluate", help="evaluate a run on listed levels of its splits")
     e.add_argument("run")

@@ -12,11 +12,19 @@ from typing import Any
 
 ENV_FAMILIES: dict[str, str] = {
     "procgen": "rlgen.envs.procgen:ProcgenFamily",
+    "minihack": "rlgen.envs.minihack:MiniHackFamily",
+    "toy": "rlgen.envs.toy:ToyFamily",
     "webshop": "rlgen.envs.webshop.family:WebShopFamily",
 }
 
 AGENTS: dict[str, str] = {
     "ppo": "rlgen.agents.ppo:PPO",
+    "bc": "rlgen.agents.bc:BC",
+    "cql": "rlgen.agents.cql:CQL",
+    "iql": "rlgen.agents.iql:IQL",
+    "bcq": "rlgen.agents.bcq:BCQ",
+    "dt": "rlgen.agents.dt:DT",
+    "bct": "rlgen.agents.dt:BCT",
 }
 
 

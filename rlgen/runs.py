@@ -154,6 +154,14 @@ class RunDir:
 
         atomic_write_bytes(self.checkpoint_path, lambda f: torch.save(state, f))
 
+    def save_snapshot(self, step: int, state: dict[str, Any]) -> Path:
+        """A kept copy of the weights at `step` (e.g. to pick a "mixed" behaviour policy later)."""
+        import torch
+
+        path = self.path / "checkpoints" / f"step-{step:010d}.pt"
+        atomic_write_bytes(path, lambda f: torch.save(state, f))
+        return path
+
     def load_checkpoint(self, map_location: str = "cpu") -> dict[str, Any] | None:
         import torch
 

@@ -28,7 +28,9 @@ def setup_torch(seed: int, device: torch.device) -> None:
     if device.type == "cpu":
         # Busy-waiting OpenMP threads slow everything 7-10x when other processes share the cores.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        torch.set_num_threads(max(1, min(os.cpu_count() or 1, 8)))
+        default = os.environ.get("OMP_NUM_THREADS") or min(os.cpu_count() or 1, 8)
+        threads = int(os.environ.get("RLGEN_THREADS", default))
+        torch.set_num_threads(max(1, threads))
 
 
 def to_tensor(obs: Any, device: torch.device) -> Any:

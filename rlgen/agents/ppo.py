@@ -46,6 +46,7 @@ class PPOConfig:
     precision: str = "fp32"  # or "bf16" (autocast); not validated for learning quality yet
     compile: bool = False
     checkpoint_every_s: float = 120.0
+    snapshot_every: int = 0  # env steps between kept weight snapshots (0: keep only the latest)
 
 
 class ActorCritic(nn.Module):
@@ -109,8 +110,8 @@ class ReturnNormalizer:
         return np.clip(rewards / math.sqrt(self.var + 1e-8), -self.clip, self.clip)
 
     def state(self) -> dict[str, Any]:
-        return {"ret": torch.from_numpy(self.ret.copy()), "count": self.count, "mean": self.mean,
-                "var": self.var}
+        return {"ret": torch.from_numpy(self.ret.copy()), "count": float(self.count),
+                "mean": float(self.mean), "var": float(self.var)}
 
     def load(self, state: dict[str, Any]) -> None:
         self.ret = state["ret"].numpy().copy()
@@ -263,6 +264,10 @@ class PPO(Agent):
             bar.update(batch)
             if finished:
                 bar.set_postfix(ret=f"{np.mean(finished):.2f}", sps=f"{batch / elapsed:.0f}")
+            if cfg.snapshot_every and self.global_step // cfg.snapshot_every != \
+                    (self.global_step - batch) // cfg.snapshot_every:
+                run.save_snapshot(self.global_step, {"model": self.model.state_dict(),
+                                                     "global_step": self.global_step, **logs})
             if time.time() - last_ckpt >= cfg.checkpoint_every_s or self.update == total_updates:
                 run.save_checkpoint(self.state(normalizer))
                 last_ckpt = time.time()

@@ -181,6 +181,7 @@ class EpisodeWriter:
         data = EpisodeDataset.load(self.path, require_complete=False)
         card = {**card, "format": FORMAT, "complete": True, "episodes": data.num_episodes,
                 "transitions": data.num_transitions, "returns": data.return_stats(),
+                "distinct_levels": len({json.dumps(lvl) for lvl in data.levels}),
                 "bytes_on_disk": sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())}
         tmp = self.path / ".card.json.tmp"
         tmp.write_text(json.dumps(card, indent=2, default=str))

@@ -1,0 +1,88 @@
+"""Discrete batch-constrained Q-learning (Fujimoto et al. 2019, "Benchmarking Batch Deep RL").
+
+A behaviour model G(a|s) is learned by cross-entropy; Q-learning and acting consider only
+actions whose relative behaviour probability G(a|s) / max_a G(a|s) exceeds `threshold`:
+
+    L = Huber(Q(s,a), r + gamma (1-d) Q_target(s', argmax_{a' allowed} Q(s',a'))) + CE(G(s), a)
+
+gen_dgrl's final Procgen setting: threshold 0.5.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from rlgen.agents.offline import (
+    OfflineAgent,
+    OfflineConfig,
+    ScorerPolicy,
+    masked_cross_entropy,
+    polyak,
+)
+
+
+@dataclass(frozen=True)
+class BCQConfig(OfflineConfig):
+    threshold: float = 0.5
+    tau: float = 0.005
+    deterministic: bool = True
+
+
+def allowed_actions(logits: torch.Tensor, mask: torch.Tensor, threshold: float) -> torch.Tensor:
+    probs = torch.softmax(logits.float().masked_fill(~mask, -1e9), -1)
+    return mask & (probs / probs.max(-1, keepdim=True).values >= threshold)
+
+
+class BCQ(OfflineAgent):
+    """Offline: discrete batch-constrained Q-learning."""
+
+    name = "bcq"
+    config_class = BCQConfig
+
+    def build(self) -> None:
+        q = self.make_scorer()
+        self.nets = {"q": q, "q_target": copy.deepcopy(q).requires_grad_(False),
+                     "behavior": self.make_scorer()}
+
+    def constrained_q(self, inputs) -> tuple[torch.Tensor, torch.Tensor]:
+        q, mask = self.nets["q"](inputs)
+        logits, _ = self.nets["behavior"](inputs)
+        return q, allowed_actions(logits, mask, self.config.threshold)
+
+    def update(self) -> dict[str, float]:
+        cfg, q_net, target, behavior = self.config, self.nets["q"], self.nets["q_target"], self.nets["behavior"]
+        idx, nxt, rew, done = self.sampler.sample(cfg.batch_size)
+        rew, done = rew.to(self.device), done.to(self.device)
+        inputs = q_net.batch_from_dataset(self.data, idx)
+        actions = q_net.actions_from_dataset(self.data, idx)
+        q_all, _ = q_net(inputs)
+        q_taken = q_all.gather(1, actions[:, None]).squeeze(1)
+        with torch.no_grad():
+            next_inputs = q_net.batch_from_dataset(self.data, nxt)
+            q_next, allowed = self.constrained_q(next_inputs)
+            next_a = q_next.masked_fill(~allowed, float("-inf")).argmax(-1)
+            target_next, _ = target(next_inputs)
+            y = rew + cfg.gamma * (1 - done) * target_next.gather(1, next_a[:, None]).squeeze(1)
+        td = nn.functional.smooth_l1_loss(q_taken, y)
+        logits, mask = behavior(inputs)
+        imitation = masked_cross_entropy(logits, mask, actions)
+        loss = td + imitation
+        for opt in self.optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+        for opt in self.optimizers.values():
+            opt.step()
+        polyak(target, q_net, cfg.tau)
+        return {"loss/td": float(td.detach()), "loss/imitation": float(imitation.detach()),
+                "q/mean": float(q_taken.detach().mean())}
+
+    def acting_policy(self, deterministic: bool, seed: int) -> ScorerPolicy:
+        def score(inputs):
+            q, allowed = self.constrained_q(inputs)
+            return q, allowed
+
+        return ScorerPolicy(self.nets["q"], self.device, deterministic, seed, score_fn=score)

@@ -1,0 +1,109 @@
+"""Collect episode datasets from a behaviour policy on a split's levels, with provenance."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rlgen.data.storage import EpisodeWriter
+from rlgen.envs.base import EnvSpec
+from rlgen.runs import provenance
+
+
+def _row(obs: Any, i: int) -> Any:
+    if isinstance(obs, dict):
+        return {k: _row(v, i) for k, v in obs.items()}
+    return obs[i] if not isinstance(obs, list | tuple) else obs[i]
+
+
+def _stack_rows(rows: list[Any]) -> Any:
+    if isinstance(rows[0], dict):
+        return {k: _stack_rows([r[k] for r in rows]) for k in rows[0]}
+    if isinstance(rows[0], np.ndarray | np.generic | int | float | bool):
+        return np.stack([np.asarray(r) for r in rows])
+    return list(rows)
+
+
+def collect(spec: EnvSpec, policy: Any, out: str | Path, transitions: int, split: str = "train",
+            num_envs: int = 16, seed: int = 0, resume: bool = False,
+            behavior: dict[str, Any] | None = None, progress: bool = True,
+            extra_card: dict[str, Any] | None = None) -> Path:
+    """Play `policy` on the levels of `split` until `transitions` steps of whole episodes are saved.
+
+    Episodes still running when the target is reached are dropped, so every saved episode is
+    complete. `resume=True` continues an interrupted collection in `out`.
+    """
+    from tqdm.auto import tqdm
+
+    writer = EpisodeWriter(out, resume=resume)
+    envs = spec.make_vec_env(split, num_envs, seed=seed + writer.shards * 7919)
+    obs, info = envs.reset(seed=seed + writer.shards * 7919)
+    uses_info = getattr(policy, "uses_info", False)
+    infos = [{k: v[i] for k, v in info.items()} for i in range(num_envs)] if uses_info else None
+    buffers: list[dict[str, list]] = [_empty() for _ in range(num_envs)]
+    bar = tqdm(total=transitions, initial=writer.transitions, unit="step", disable=not progress,
+               desc=f"collect {spec.id} [{split}]", dynamic_ncols=True)
+    if hasattr(policy, "begin"):
+        policy.begin(np.arange(num_envs))
+    while writer.total_transitions < transitions:
+        actions = policy.act(obs, infos) if uses_info else policy.act(obs)
+        next_obs, rew, term, trunc, info = envs.step(actions)
+        for i in range(num_envs):
+            b = buffers[i]
+            b["observations"].append(_row(obs, i))
+            b["actions"].append(actions[i])
+            b["rewards"].append(float(rew[i]))
+            b["terminations"].append(bool(term[i]))
+            b["truncations"].append(bool(trunc[i]))
+            if term[i] or trunc[i]:
+                writer.add_episode(
+                    level=_jsonable(info["level"][i]),
+                    observations=_stack_rows(b["observations"]),
+                    actions=np.asarray(b["actions"]),
+                    rewards=np.asarray(b["rewards"], dtype=np.float32),
+                    terminations=np.asarray(b["terminations"]),
+                    truncations=np.asarray(b["truncations"]))
+                bar.update(len(b["actions"]))
+                buffers[i] = _empty()
+        if hasattr(policy, "begin") and (term | trunc).any():
+            policy.begin(np.flatnonzero(term | trunc))
+        if hasattr(policy, "feedback"):
+            policy.feedback(rew)
+        obs = next_obs
+        if uses_info:
+            infos = [{k: v[i] for k, v in info.items()} for i in range(num_envs)]
+    bar.close()
+    envs.close()
+    card = {
+        "env": spec.to_dict(),
+        "split": split,
+        "split_levels": _levels_summary(spec, split),
+        "behavior_policy": behavior or {"description": type(policy).__name__},
+        "collection": {"seed": seed, "num_envs": num_envs, "target_transitions": transitions,
+                       "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")},
+        "provenance": provenance(),
+        **(extra_card or {}),
+    }
+    return writer.finalize(card)
+
+
+def _empty() -> dict[str, list]:
+    return {k: [] for k in ("observations", "actions", "rewards", "terminations", "truncations")}
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return x
+
+
+def _levels_summary(spec: EnvSpec, split: str) -> dict[str, Any]:
+    s = spec.splits[split]
+    levels = list(s.levels)
+    return {"count": len(levels), "description": s.description,
+            "levels": levels if len(levels) <= 1000 else levels[:1000] + ["..."]}

@@ -1,0 +1,5 @@
+"""MiniHack env family (see docs/minihack.md)."""
+
+from rlgen.envs.minihack.family import MiniHackFamily
+
+__all__ = ["MiniHackFamily"]

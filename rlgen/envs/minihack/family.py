@@ -1,0 +1,126 @@
+"""The MiniHack family: tasks and cross-task pairs from envs/minihack.toml, seed splits,
+subprocess vector envs, the encoder."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode
+
+from rlgen.envs.base import EnvFamily, EnvSpec, LevelSampler
+from rlgen.envs.splits import Split, Splits
+
+VECTOR_MODES = ("async", "sync")
+
+
+def seed_lists(options: dict[str, Any]) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """(train, val, test) seeds: two consecutive ranges and a fixed draw far above them."""
+    n, v = int(options["num_levels"]), int(options["val_levels"])
+    low, high, count = int(options["test_low"]), int(options["test_high"]), int(options["test_count"])
+    rng = np.random.default_rng(int(options["test_seed"]))
+    draws = rng.integers(low, high, size=count * 2)
+    # De-duplicate keeping draw order, so the list is stable whatever count is.
+    test = tuple(list(dict.fromkeys(int(x) for x in draws))[:count])
+    return tuple(range(n)), tuple(range(n, n + v)), test
+
+
+class MiniHackFamily(EnvFamily):
+    name = "minihack"
+
+    @property
+    def default_options(self) -> dict[str, Any]:  # type: ignore[override]
+        return dict(self.spec_file["defaults"])
+
+    @property
+    def cross_tasks(self) -> dict[str, dict[str, str]]:
+        return dict(self.spec_file.get("cross_task", {}))
+
+    def tasks(self) -> list[str]:
+        return list(self.spec_file["tasks"]) + list(self.cross_tasks)
+
+    def check_options(self, task: str, options: dict[str, Any]) -> None:
+        if int(options["num_levels"]) < 1:
+            raise ValueError("num_levels must be at least 1")
+        if int(options["num_levels"]) + int(options["val_levels"]) > int(options["test_low"]):
+            raise ValueError("train and val seeds would reach into the test seed range")
+        if int(options["test_count"]) < 1 or int(options["test_high"]) - int(options["test_low"]) < \
+                2 * int(options["test_count"]):
+            raise ValueError("test_count must be >= 1 and fit twice into [test_low, test_high)")
+        if options["vector"] not in VECTOR_MODES:
+            raise ValueError(f"vector must be one of {VECTOR_MODES}, got {options['vector']!r}")
+        from rlgen.envs.minihack.env import DEFAULT_OBS_KEYS
+
+        unknown = set(options["observation_keys"]) - set(DEFAULT_OBS_KEYS) - {
+            "colors", "specials", "colors_crop", "specials_crop", "tty_colors", "tty_cursor",
+            "inv_strs", "inv_letters", "inv_oclasses", "screen_descriptions"}
+        if unknown:
+            raise ValueError(f"unsupported observation keys {sorted(unknown)}")
+        for pair in self.cross_tasks.values():
+            for key in ("train_task", "test_task"):
+                if pair[key] not in self.spec_file["tasks"]:
+                    raise ValueError(f"envs/minihack.toml: cross-task {key} {pair[key]!r} is not a task")
+
+    def task_pair(self, task: str) -> tuple[str, str] | None:
+        """(train task, test task) of a cross-task spec, None for a single task."""
+        pair = self.cross_tasks.get(task)
+        return (pair["train_task"], pair["test_task"]) if pair else None
+
+    def build_splits(self, task: str, options: dict[str, Any]) -> Splits:
+        train, val, test = seed_lists(options)
+        n, v = len(train), len(val)
+        test_desc = (f"{len(test)} seeds from default_rng({options['test_seed']}) over "
+                     f"[{options['test_low']}, {options['test_high']})")
+        pair = self.task_pair(task)
+        if pair is None:
+            return Splits({
+                "train": Split("train", train, f"seeds 0..{n - 1}"),
+                "val": Split("val", val, f"seeds {n}..{n + v - 1}"),
+                "test": Split("test", test, test_desc),
+            })
+        a, b = pair
+
+        def tag(t: str, seeds: Sequence[int]) -> tuple[str, ...]:
+            return tuple(f"{t}@{s}" for s in seeds)
+
+        return Splits({
+            "train": Split("train", tag(a, train), f"{a} seeds 0..{n - 1}"),
+            "val": Split("val", tag(a, val), f"{a} seeds {n}..{n + v - 1}"),
+            "test": Split("test", tag(b, test), f"{b}: {test_desc}"),
+            "test_in_task": Split("test_in_task", tag(a, test), f"{a}: {test_desc}"),
+        })
+
+    def make_env(self, task: str, options: dict[str, Any], **kwargs: Any) -> gym.Env:
+        from rlgen.envs.minihack.env import CrossTaskEnv, MiniHackEnv
+
+        keys = tuple(options["observation_keys"])
+        steps = int(options["max_episode_steps"])
+        pair = self.task_pair(task)
+        if pair is not None:
+            return CrossTaskEnv(pair, keys, steps)
+        return MiniHackEnv(task, keys, steps)
+
+    def make_vec_env(self, spec: EnvSpec, levels: Sequence[Hashable], num_envs: int, seed: int):
+        """NLE keeps one game per process, so stepping envs in subprocesses runs them in
+        parallel; `vector="sync"` keeps them in this process (cheaper for one or two envs)."""
+        fns = [(lambda i=i: LevelSampler(self.make_env(spec.task, spec.options), levels, seed + i))
+               for i in range(num_envs)]
+        if spec.options["vector"] == "sync" or num_envs == 1:
+            return gym.vector.SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+        return gym.vector.AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP,
+                                         context="fork")
+
+    def make_encoder(self, spec: EnvSpec, **kwargs: Any):
+        from rlgen.envs.minihack.encoder import GlyphEncoder, GlyphEncoderConfig
+
+        keys = set(spec.options["observation_keys"])
+        missing = {"glyphs", "glyphs_crop", "blstats"} - keys
+        if missing:
+            raise ValueError(f"the MiniHack encoder reads observation keys {sorted(missing)}")
+        return GlyphEncoder(GlyphEncoderConfig(**kwargs))
+
+    def return_bounds(self, task: str, options: dict[str, Any]) -> tuple[float, float]:
+        # Navigation tasks pay 1 for reaching the goal and 0 otherwise.
+        return 0.0, 1.0

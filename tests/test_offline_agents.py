@@ -1,0 +1,104 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rlgen import train as T
+from rlgen.agents.loading import load_policy
+from rlgen.data.collect import collect
+from rlgen.registry import make_env_spec
+
+SMALL = {"batch_size": 64, "lr": 1e-3, "log_every": 10, "encoder": {"channels": [8, 16], "out_dim": 64}}
+SEQ = {**SMALL, "context": 4, "layers": 2, "heads": 2, "d_model": 32, "dropout": 0.0, "batch_size": 32}
+AGENTS = {"bc": SMALL, "cql": {**SMALL, "alpha": 1.0}, "iql": SMALL, "bcq": SMALL, "dt": SEQ, "bct": SEQ}
+
+
+@pytest.fixture(scope="module")
+def toy_dataset(tmp_path_factory):
+    """Noisy-expert demonstrations on toy:identity (random play scores 0.25 normalized)."""
+    out = tmp_path_factory.mktemp("data") / "toy"
+    spec = make_env_spec("toy:identity")
+    policy, behavior = load_policy("oracle:0.3", spec)
+    collect(spec, policy, out, 2000, num_envs=8, behavior=behavior, progress=False)
+    return str(out)
+
+
+@pytest.mark.parametrize("agent", list(AGENTS))
+def test_agent_loss_decreases_and_beats_random(agent, toy_dataset, runs_root):
+    run = T.train(T.TrainRequest(agent, "toy:identity", steps=150, dataset=toy_dataset, name=agent,
+                                 runs_root=str(runs_root), overrides=AGENTS[agent], episodes=24,
+                                 splits=("test",), progress=False))
+    metrics = run.metrics()
+    key = {"bc": "loss/bc", "cql": "loss/cql", "iql": "loss/policy", "bcq": "loss/imitation",
+           "dt": "loss/action", "bct": "loss/action"}[agent]
+    losses = [m[key] for m in metrics if key in m]
+    assert np.mean(losses[-3:]) < np.mean(losses[:3])
+    summary = json.loads((run.path / "summary.json").read_text())
+    assert summary["splits"]["test"]["normalized_mean"] > 0.5, summary["splits"]["test"]
+    assert torch.load(run.checkpoint_path, weights_only=True)["final"] is True
+
+
+def _sequence_agent(name, toy_dataset, runs_root):
+    from rlgen.train import TrainRequest, start_run
+
+    run, resolved = start_run(TrainRequest(name, "toy:identity", steps=1, dataset=toy_dataset,
+                                           name=name, runs_root=str(runs_root), overrides=SEQ))
+    agent, _ = T.build_agent(resolved)
+    agent.prepare(resolved, run, progress=False)
+    return agent
+
+
+def test_dt_target_return_changes_actions_and_bct_has_no_return_input(toy_dataset, runs_root):
+    from rlgen.agents.dt import SequencePolicy
+
+    dt = _sequence_agent("dt", toy_dataset, runs_root)
+    bct = _sequence_agent("bct", toy_dataset, runs_root)
+    assert dt.nets["model"].return_embed is not None
+    assert bct.nets["model"].return_embed is None
+    assert not any("return_embed" in n for n, _ in bct.nets["model"].named_parameters())
+    assert float(dt.nets["model"].max_return) > 0  # conditioned on the data's best return
+    env = make_env_spec("toy:identity").make_env()
+    obs = np.stack([env.reset(options={"level": i})[0] for i in range(16)])
+
+    def logits(agent, target):
+        model = agent.nets["model"].eval()
+        pol = SequencePolicy(model, agent.device, True, 0, 1.0, target_return=target)
+        pol.begin(np.arange(16))
+        with torch.no_grad():
+            feats = model.encoder(torch.from_numpy(obs))[:, None]
+            k = torch.zeros(16, 1, dtype=torch.long)
+            return model(feats, torch.full((16, 1), model.num_actions), torch.full((16, 1), target),
+                         k, torch.zeros(16, 1, dtype=torch.bool))
+
+    assert not torch.allclose(logits(dt, 0.0), logits(dt, 100.0))
+    assert torch.allclose(logits(bct, 0.0), logits(bct, 100.0))
+
+
+def test_model_selection_never_touches_test_levels(toy_dataset, runs_root, monkeypatch):
+    import rlgen.eval.evaluate as ev
+
+    seen = []
+    original = ev.run_episodes
+
+    def spy(policy, spec, split, *args, **kwargs):
+        seen.append(split)
+        return original(policy, spec, split, *args, **kwargs)
+
+    monkeypatch.setattr(ev, "run_episodes", spy)
+    T.train(T.TrainRequest("bc", "toy:identity", steps=40, dataset=toy_dataset, name="es",
+                           runs_root=str(runs_root), evaluate=False, progress=False,
+                           overrides={**SMALL, "eval_every": 10, "eval_episodes": 4, "patience": 2}))
+    assert seen and set(seen) == {"val"}
+
+
+def test_filtered_bc_keeps_top_episodes(toy_dataset):
+    from rlgen.agents.bc import BC, BCConfig
+    from rlgen.data.storage import EpisodeDataset
+
+    ds = EpisodeDataset.load(toy_dataset)
+    agent = BC(make_env_spec("toy:identity"), BCConfig(top_fraction=0.25, **{k: v for k, v in SMALL.items()}),
+               torch.device("cpu"))
+    kept = agent.filter_dataset(ds)
+    assert kept.num_episodes == round(0.25 * ds.num_episodes)
+    assert kept.episode_returns().min() >= np.quantile(ds.episode_returns(), 0.7)

@@ -1,0 +1,124 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from rlgen.agents.loading import load_policy
+from rlgen.cli import main
+from rlgen.data.collect import collect
+from rlgen.data.storage import DatasetError, EpisodeDataset, EpisodeWriter
+from rlgen.registry import make_env_spec
+
+
+@pytest.fixture(scope="module")
+def coinrun_dataset(tmp_path_factory):
+    """A tiny real Procgen dataset (random behaviour, 10 train levels)."""
+    out = tmp_path_factory.mktemp("data") / "coinrun"
+    spec = make_env_spec("procgen:coinrun", num_levels=10)
+    policy, behavior = load_policy("random", spec)
+    collect(spec, policy, out, 600, num_envs=4, behavior=behavior, progress=False)
+    return out
+
+
+def test_round_trip_and_card(coinrun_dataset):
+    ds = EpisodeDataset.load(coinrun_dataset)
+    card = ds.card
+    assert card["complete"] and card["format"] == "rlgen-episodes/1"
+    assert card["env"]["id"] == "procgen:coinrun" and card["split"] == "train"
+    assert card["behavior_policy"]["kind"] == "random"
+    assert card["episodes"] == ds.num_episodes and card["transitions"] == ds.num_transitions >= 600
+    assert ds.fields["observations"].shape == (ds.num_transitions, 64, 64, 3)
+    assert ds.fields["observations"].dtype == np.uint8
+    for f in ("actions", "rewards", "terminations", "truncations"):
+        assert len(ds.fields[f]) == ds.num_transitions
+    assert all(0 <= lvl < 10 for lvl in ds.levels)
+    ends = ds.starts + ds.lengths - 1
+    assert ds.fields["terminations"][ends].all()  # every saved episode is whole
+    assert np.isclose(card["returns"]["mean"], ds.episode_returns().mean())
+    assert card["bytes_on_disk"] / card["transitions"] < 1500
+
+
+def test_frames_are_stored_losslessly(tmp_path):
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, size=(37, 64, 64, 3), dtype=np.uint8)
+    w = EpisodeWriter(tmp_path / "d")
+    w.add_episode(level=5, observations=frames, actions=np.arange(37) % 15,
+                  rewards=np.zeros(37, np.float32), terminations=np.eye(37, dtype=bool)[-1],
+                  truncations=np.zeros(37, bool))
+    w.finalize({"env": {"id": "x"}})
+    ds = EpisodeDataset.load(tmp_path / "d")
+    assert np.array_equal(ds.fields["observations"], frames) and ds.levels == [5]
+
+
+def test_wrong_shapes_are_refused(tmp_path):
+    w = EpisodeWriter(tmp_path / "d")
+    with pytest.raises(ValueError, match="rewards"):
+        w.add_episode(level=0, observations=np.zeros((5, 2)), actions=np.zeros(5),
+                      rewards=np.zeros(4), terminations=np.zeros(5, bool), truncations=np.zeros(5, bool))
+
+
+def test_interrupted_collection_never_looks_complete_and_resumes(tmp_path):
+    spec = make_env_spec("toy:identity")
+    policy, _ = load_policy("oracle", spec)
+
+    class Interrupt:
+        def __init__(self):
+            self.calls = 0
+
+        def act(self, obs):
+            self.calls += 1
+            if self.calls > 40:
+                raise KeyboardInterrupt
+            return policy.act(obs)
+
+    import rlgen.data.storage as storage
+
+    out = tmp_path / "d"
+    old = storage.EpisodeWriter.__init__.__defaults__
+    storage.EpisodeWriter.__init__.__defaults__ = (64, 3, False)  # small shards
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            collect(spec, Interrupt(), out, 10_000, num_envs=2, progress=False)
+    finally:
+        storage.EpisodeWriter.__init__.__defaults__ = old
+    assert not (out / "card.json").exists()
+    with pytest.raises(DatasetError, match="not a complete dataset"):
+        EpisodeDataset.load(out)
+    with pytest.raises(DatasetError, match="--resume"):
+        EpisodeWriter(out)
+    partial = EpisodeDataset.load(out, require_complete=False).num_transitions
+    assert partial > 0
+    collect(spec, policy, out, 400, num_envs=2, resume=True, progress=False)
+    ds = EpisodeDataset.load(out)
+    assert ds.num_transitions >= 400 and ds.num_transitions > partial
+
+
+def test_corrupted_or_truncated_files_name_the_file(coinrun_dataset, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(coinrun_dataset, broken)
+    obs = broken / "shards" / "000000" / "observations.zst"
+    data = obs.read_bytes()
+    obs.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DatasetError, match="observations.zst.*truncated"):
+        EpisodeDataset.load(broken)
+    obs.write_bytes(data[:100] + bytes(len(data) - 100))
+    with pytest.raises(DatasetError, match="observations.zst"):
+        EpisodeDataset.load(broken)
+    (broken / "card.json").write_text("{not json")
+    with pytest.raises(DatasetError, match="card.json"):
+        EpisodeDataset.load(broken)
+    assert main(["train", "--agent", "bc", "--env", "procgen:coinrun", "--dataset", str(broken),
+                 "--runs-root", str(tmp_path / "runs")]) == 2
+
+
+def test_collect_cli_and_dataset_env_mismatch(tmp_path, capsys):
+    out = tmp_path / "toy"
+    assert main(["collect", "--env", "toy:identity", "--policy", "oracle:0.1", "--transitions",
+                 "200", "--out", str(out), "--quiet"]) == 0
+    assert "transitions" in capsys.readouterr().out
+    card = json.loads((out / "card.json").read_text())
+    assert card["behavior_policy"]["kind"] == "oracle"
+    assert main(["train", "--agent", "bc", "--env", "procgen:coinrun", "--dataset", str(out),
+                 "--runs-root", str(tmp_path / "runs"), "--quiet"]) == 2
+    assert "collected on toy:identity" in capsys.readouterr().err

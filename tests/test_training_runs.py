@@ -1,0 +1,72 @@
+import json
+import tomllib
+
+import pytest
+import torch
+
+from rlgen import train as T
+from rlgen.cli import main
+from rlgen.runs import RunDir
+
+TINY = {"num_envs": 4, "num_steps": 32, "minibatches": 2, "epochs": 1, "checkpoint_every_s": 0.0,
+        "encoder": {"channels": [4, 8], "out_dim": 32}}
+
+
+def test_train_writes_a_complete_run_directory(runs_root):
+    req = T.TrainRequest("ppo", "toy:identity", steps=256, name="r", runs_root=str(runs_root),
+                         overrides=TINY, episodes=6, progress=False)
+    run = T.train(req)
+    for f in ("config.toml", "command.txt", "provenance.json", "metrics.jsonl", "summary.json",
+              "episodes.jsonl", "checkpoints/latest.pt"):
+        assert (run.path / f).exists(), f
+    config = tomllib.loads((run.path / "config.toml").read_text())
+    assert config["agent"] == "ppo" and config["agent_config"]["num_envs"] == 4
+    assert config["env_options"]["episode_length"] == 8
+    summary = json.loads((run.path / "summary.json").read_text())
+    assert {"env", "agent", "seed", "splits", "generalization_gap"} <= set(summary)
+    for split in ("train", "val", "test"):
+        assert {"episodes", "mean_return", "normalized_mean", "iqm", "iqm_ci"} <= set(summary["splits"][split])
+    assert {"value", "ci"} <= set(summary["generalization_gap"])
+    state = torch.load(run.checkpoint_path, weights_only=True)
+    assert state["global_step"] == 256
+    prov = json.loads((run.path / "provenance.json").read_text())
+    assert prov["packages"]["torch"] and prov["device"] == "cpu"
+    with pytest.raises(FileExistsError):
+        T.train(req)
+
+
+def test_resume_continues_from_the_checkpoint(runs_root, monkeypatch):
+    req = T.TrainRequest("ppo", "toy:identity", steps=3 * 128, name="r", runs_root=str(runs_root),
+                         overrides=TINY, evaluate=False, progress=False)
+    calls = {"n": 0}
+    original = RunDir.log
+
+    def interrupt_on_second_update(self, step, metrics):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        original(self, step, metrics)
+
+    monkeypatch.setattr(RunDir, "log", interrupt_on_second_update)
+    with pytest.raises(KeyboardInterrupt):
+        T.train(req)
+    monkeypatch.setattr(RunDir, "log", original)
+    run = RunDir.open(runs_root / "r")
+    assert torch.load(run.checkpoint_path, weights_only=True)["update"] == 1
+    T.resume(run.path, progress=False)
+    assert torch.load(run.checkpoint_path, weights_only=True)["update"] == 3
+    steps = [m["step"] for m in run.metrics()]
+    assert steps == [128, 256, 384]  # update 1 is not repeated
+    assert len((run.path / "command.txt").read_text().splitlines()) == 2
+
+
+def test_evaluate_and_report_commands(runs_root, tmp_path, capsys):
+    run = T.train(T.TrainRequest("ppo", "toy:identity", steps=128, name="r", runs_root=str(runs_root),
+                                 overrides=TINY, evaluate=False, progress=False))
+    assert main(["evaluate", str(run.path), "--splits", "train,test", "--episodes", "4", "--quiet"]) == 0
+    assert set(json.loads((run.path / "summary.json").read_text())["splits"]) == {"train", "test"}
+    plot = tmp_path / "r.png"
+    assert main(["report", str(run.path), "--plot", str(plot)]) == 0
+    assert "| toy:identity | ppo | 0 |" in capsys.readouterr().out
+    assert plot.stat().st_size > 1000
+    assert main(["evaluate", str(run.path), "--splits", "tset", "--episodes", "2"]) == 2
