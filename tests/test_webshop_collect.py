@@ -38,3 +38,39 @@ def test_noisy_expert_makes_mistakes_and_cli_runs(tmp_path):
     assert noisy.num_transitions > expert.num_transitions
     assert np.mean(noisy.episode_returns()) <= np.mean(expert.episode_returns())
     assert main(["--policy", "oracle", "--out", str(tmp_path / "x"), "--quiet"]) == 2
+
+
+def test_generic_rlgen_collect_with_the_expert(tmp_path):
+    from rlgen.cli import main as rlgen_main
+    from rlgen.envs.webshop.env import valid_actions_from_text_rich
+
+    out = tmp_path / "cli"
+    assert rlgen_main(["collect", "--env", "webshop", "--env-opt", f"data_dir={real_data_dir()}",
+                       "--policy", "expert", "--transitions", "300", "--num-envs", "3",
+                       "--out", str(out), "--quiet"]) == 0
+    ds = EpisodeDataset.load(out)
+    spec = make_env_spec("webshop", data_dir=str(real_data_dir()))
+    train = set(spec.splits["train"].levels)
+    assert set(ds.levels) <= train and ds.episode_returns().mean() > 0.9
+    # Every recorded action is one the page offered, as read back from the text_rich page.
+    for obs, action in zip(ds.fields["observations"], ds.fields["actions"], strict=True):
+        assert str(action) in valid_actions_from_text_rich(str(obs))
+    ends = ds.starts + ds.lengths - 1
+    assert all(str(ds.fields["actions"][i]) == "click[buy now]" for i in ends)
+
+
+def test_valid_actions_read_back_from_pages_match_info(tmp_path):
+    from rlgen.envs.webshop.env import valid_actions_from_text_rich
+
+    spec = make_env_spec("webshop", data_dir=str(real_data_dir()))
+    env, policy = spec.make_env(), spec.impl.make_policy(spec, "noisy", mistake_prob=0.3, seed=1)
+    checked = 0
+    for level in range(0, 200, 10):
+        obs, info = env.reset(options={"level": level})
+        done = False
+        while not done:
+            assert set(valid_actions_from_text_rich(obs)) == set(info["valid_actions"])
+            checked += 1
+            obs, _, term, trunc, info = env.step(policy.act([obs], [info])[0])
+            done = term or trunc
+    assert checked > 100

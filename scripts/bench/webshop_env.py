@@ -55,7 +55,7 @@ def main() -> None:
         lat.append(time.perf_counter() - s)
     out["search_ms_median"] = 1000 * float(np.median(lat))
     out["search_ms_p95"] = 1000 * float(np.percentile(lat, 95))
-    for name in ("expert", "random"):
+    for name in ("expert", "uniform"):
         policy = spec.impl.make_policy(spec, name)
         steps, seconds = play(spec, policy, levels)
         out[f"{name}_steps"] = steps

@@ -1,7 +1,7 @@
 """Score and success of the scripted WebShop policies on train and test goals, through the
 common evaluator, with 95% bootstrap confidence intervals.
 
-    python scripts/reproduce/webshop_expert.py [--policies expert,noisy,random] [--episodes N]
+    python scripts/reproduce/webshop_expert.py [--policies expert,noisy,uniform] [--episodes N]
         [--split instruction|product]
 
 --episodes 0 plays every goal of each split once.
@@ -26,7 +26,7 @@ def main() -> None:
     from rlgen.registry import make_env_spec
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--policies", default="expert,noisy,random")
+    ap.add_argument("--policies", default="expert,noisy,uniform")
     ap.add_argument("--episodes", type=int, default=0)
     ap.add_argument("--split", default="instruction")
     ap.add_argument("--splits", default="train,test")

@@ -34,6 +34,29 @@ _LABELS = {BACK_TO_SEARCH: "Back to Search", PREV_PAGE: "< Prev", NEXT_PAGE: "Ne
            "reviews": "Reviews", ATTRIBUTES: "Attributes"}
 
 
+_BUTTON = re.compile(r"^\s*\[(?:clicked )?button\] (.*) \[(?:clicked )?button_\]$")
+
+
+def valid_actions_from_text_rich(obs: str) -> list[str]:
+    """The valid actions of a `text_rich` page (memory off), read back from its buttons.
+
+    Datasets written without a `valid_actions` field (e.g. by the generic `rlgen collect`) are
+    read through this: the same set as `info["valid_actions"]`, in page order."""
+    lines = obs.split("\n")
+    out = []
+    for line in lines:
+        m = _BUTTON.match(line)
+        if m is None:
+            continue
+        label = m.group(1).lower()
+        if label == "search":
+            instruction = lines[lines.index("Instruction:") + 1]
+            out.append(f"search[{instruction.lower()}]")
+        else:
+            out.append(f"click[{label}]")
+    return list(dict.fromkeys(out))
+
+
 def parse_action(action: str) -> tuple[str, str | None]:
     m = _ACTION.match(action)
     if m is None:
@@ -279,6 +302,8 @@ class WebShopEnv(gym.Env):
 
     def _info(self) -> dict[str, Any]:
         s = self.state
-        return {"level": self.level, "valid_actions": self.valid_actions(), "page": s.page,
+        return {"level": self.level, "goal_index": self.level,
+                "valid_actions": self.valid_actions(), "page": s.page,
                 "keywords": s.keywords, "results_page": s.page_num, "asin": s.asin,
-                "chosen_options": dict(s.options), "steps": self.steps}
+                # Pairs rather than a dict: vector envs would split a dict into per-key arrays.
+                "chosen_options": tuple(s.options.items()), "steps": self.steps}

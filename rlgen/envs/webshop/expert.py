@@ -1,12 +1,14 @@
-"""Scripted WebShop policies: a privileged expert, noisy variants of it, and a random baseline.
+"""Scripted WebShop policies: a privileged expert, noisy variants of it, and a uniform baseline.
 
-The expert knows the goal (from `info["level"]`) and replays the search engine, so it needs no
-memory: search with the instruction (the one search offered), page to the target, open it,
+The expert knows the goal (from `info["goal_index"]`, the level the page belongs to) and
+replays the search engine, so it needs no memory: search with the instruction (the one search offered), page to the target, open it,
 click each goal option value, buy. When the search does not retrieve the target, it buys the
 retrieved product that earns the most. It only takes offered actions, so every step of its
-demonstrations is a choice among `valid_actions`. The noisy expert makes a random valid move with probability
-`mistake_prob` and takes detours (opens a sub-page or a wrong product) with probability
-`detour_prob`; the expert's next moves undo them.
+demonstrations is a choice among `valid_actions`.
+
+The noisy expert makes a random valid move with probability `mistake_prob` and takes detours
+(opens a sub-page or a wrong product) with probability `detour_prob`; the expert's next moves
+undo them. `uniform` picks uniformly among the valid actions.
 
 All policies follow the evaluator's protocol: `uses_info = True`, `act(obs, infos)` returns one
 action string per env.
@@ -68,8 +70,8 @@ class ExpertPolicy:
             return f"click[{BACK_TO_SEARCH}]"  # an ended episode; the evaluator ignores it
         if info["page"] == "index":
             return valid[0]  # the instruction as the query
-        goal = self.catalogue.goals[info["level"]]
-        target = self.target(info["level"])
+        goal = self.catalogue.goals[info["goal_index"]]
+        target = self.target(info["goal_index"])
         results = self.engine.search(info["keywords"] or "")
         page = info["page"]
         if target not in results:  # after a detour through another search
@@ -82,7 +84,7 @@ class ExpertPolicy:
         if page == "sub" or (page == "item" and info["asin"] != target):
             return f"click[{PREV_PAGE}]"
         if page == "item":
-            chosen = info["chosen_options"]
+            chosen = dict(info["chosen_options"])
             for name, value in goal["goal_options"].items():
                 if chosen.get(name) != value and f"click[{value}]" in valid:
                     return f"click[{value}]"
@@ -112,7 +114,7 @@ class NoisyExpertPolicy(ExpertPolicy):
             if info.get("page") == "item":
                 detours = [f"click[{p}]" for p in SUB_PAGES]
             elif info.get("page") == "results":
-                target = f"click[{self.catalogue.goals[info['level']]['asin'].lower()}]"
+                target = f"click[{self.catalogue.goals[info['goal_index']]['asin'].lower()}]"
                 detours = [a for a in valid if a != target and a[6:-1] not in
                            (BACK_TO_SEARCH, PREV_PAGE, NEXT_PAGE)]
             else:
@@ -125,7 +127,7 @@ class NoisyExpertPolicy(ExpertPolicy):
         return [self.noisy_action(info) for info in infos]
 
 
-class RandomPolicy:
+class RandomValidPolicy:
     """Uniform over the valid actions (the lower reference point)."""
 
     uses_info = True
@@ -141,7 +143,7 @@ class RandomPolicy:
         return out
 
 
-POLICIES = {"expert": ExpertPolicy, "noisy": NoisyExpertPolicy, "random": RandomPolicy}
+POLICIES = {"expert": ExpertPolicy, "noisy": NoisyExpertPolicy, "uniform": RandomValidPolicy}
 
 
 def make_policy(spec: EnvSpec, name: str, **kwargs: Any):

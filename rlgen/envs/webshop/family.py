@@ -61,6 +61,62 @@ def product_splits(goals: list[dict[str, Any]], test: int, val: int, seed: int) 
     return Splits({k: Split(k, tuple(sorted(parts[k])), desc[k]) for k in ("train", "val", "test")})
 
 
+class WebShopVecEnv(gym.vector.VectorEnv):
+    """Single WebShop envs stepped in turn, each resetting onto a random listed goal (same-step
+    autoreset). As in Procgen's vector env, `infos["level"]` of a finished episode names the goal
+    it finished (with `success`); every other key, and `goal_index`, describe the new episode
+    whose first page the observation shows."""
+
+    metadata = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
+
+    def __init__(self, make_env, levels, num_envs: int, seed: int):
+        from rlgen.envs.base import LevelSampler
+
+        self.envs = [LevelSampler(make_env(), levels, seed + i) for i in range(num_envs)]
+        self.num_envs = num_envs
+        self.single_observation_space = self.envs[0].observation_space
+        self.single_action_space = self.envs[0].action_space
+        self.observation_space = gym.spaces.Tuple([self.single_observation_space] * num_envs)
+        self.action_space = gym.spaces.Tuple([self.single_action_space] * num_envs)
+
+    @staticmethod
+    def _batch(infos: list[dict]) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for key in dict.fromkeys(k for info in infos for k in info):
+            values = [info.get(key) for info in infos]
+            if key in ("level", "goal_index", "steps"):
+                out[key] = np.array(values, dtype=np.int64)
+            elif key == "success":
+                out[key] = np.array([bool(v) for v in values])
+                out["_success"] = np.array([v is not None for v in values])
+            else:
+                arr = np.empty(len(values), dtype=object)
+                for i, v in enumerate(values):
+                    arr[i] = v
+                out[key] = arr
+        return out
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        pairs = [env.reset(seed=None if seed is None else seed + i) for i, env in enumerate(self.envs)]
+        return tuple(o for o, _ in pairs), self._batch([i for _, i in pairs])
+
+    def step(self, actions):
+        obs, rewards, terms, truncs, infos = [], [], [], [], []
+        for env, action in zip(self.envs, actions, strict=True):
+            o, r, term, trunc, info = env.step(action)
+            if term or trunc:
+                finished = {"level": info["level"], "success": info.get("success", False)}
+                o, info = env.reset()
+                info = {**info, **finished}
+            obs.append(o)
+            rewards.append(r)
+            terms.append(term)
+            truncs.append(trunc)
+            infos.append(info)
+        return (tuple(obs), np.array(rewards, dtype=np.float64), np.array(terms), np.array(truncs),
+                self._batch(infos))
+
+
 class WebShopFamily(EnvFamily):
     name = "webshop"
 
@@ -82,6 +138,13 @@ class WebShopFamily(EnvFamily):
             raise ValueError("max_steps must be at least 1")
         if int(options["memory"]) < 0:
             raise ValueError("memory must be >= 0")
+        from rlgen.envs.webshop.scorer import ENCODERS, INITS
+
+        if options["scorer_init"] not in INITS:
+            raise ValueError(f"scorer_init must be one of {', '.join(INITS)}, got {options['scorer_init']!r}")
+        if options["scorer_encoder"] not in (*ENCODERS, "auto"):
+            raise ValueError(f"scorer_encoder must be one of {', '.join(ENCODERS)}, auto; "
+                             f"got {options['scorer_encoder']!r}")
         if int(options["test_goals"]) < 1 or int(options["val_goals"]) < 1:
             raise ValueError("test_goals and val_goals must be at least 1")
         from rlgen.envs.webshop.catalogue import resolve_data_dir
@@ -106,17 +169,37 @@ class WebShopFamily(EnvFamily):
                           show_attributes=bool(options["show_attributes"]),
                           search_anywhere=bool(options["search_anywhere"]), **kwargs)
 
+    def make_vec_env(self, spec: EnvSpec, levels, num_envs: int, seed: int) -> gym.vector.VectorEnv:
+        return WebShopVecEnv(spec.make_env, levels, num_envs, seed)
+
     def return_bounds(self, task: str, options: dict[str, Any]) -> tuple[float, float]:
         # Rewards lie in [0, 1]; the WebShop score is 100 x the normalized mean.
         return 0.0, 1.0
 
     def make_policy(self, spec: EnvSpec, name: str, **kwargs: Any):
-        """Scripted policies by name (`expert`, `noisy`, `random`); see rlgen.envs.webshop.expert."""
+        """Scripted policies by name (`expert`, `noisy`, `uniform`); see rlgen.envs.webshop.expert."""
         from rlgen.envs.webshop.expert import make_policy
 
         return make_policy(spec, name, **kwargs)
 
+    def named_policies(self, spec: EnvSpec) -> dict[str, Any]:
+        """For `rlgen collect --policy`: `expert`, `noisy` or `noisy:<mistake_prob>`, `uniform`."""
+        from rlgen.envs.webshop.expert import ExpertPolicy, NoisyExpertPolicy, RandomValidPolicy
+
+        def noisy(mistake_prob=None, seed: int = 0):
+            return NoisyExpertPolicy(spec, float(mistake_prob or 0.1), seed=seed)
+
+        return {"expert": lambda arg=None, seed=0: ExpertPolicy(spec), "noisy": noisy,
+                "uniform": lambda arg=None, seed=0: RandomValidPolicy(spec, seed=seed)}
+
     def make_scorer(self, spec: EnvSpec, outputs_per_action: int = 1, **kwargs: Any):
+        """The choice model; `scorer_init` / `scorer_encoder` env options pick its variant."""
+        import torch
+
         from rlgen.envs.webshop.scorer import make_choice_scorer
 
-        return make_choice_scorer(spec, outputs_per_action, **kwargs)
+        encoder = spec.options.get("scorer_encoder", "auto")
+        if encoder == "auto":
+            encoder = "transformer" if torch.cuda.is_available() else "embeddings"
+        config = {"init": spec.options.get("scorer_init", "pretrained"), "encoder": encoder, **kwargs}
+        return make_choice_scorer(spec, outputs_per_action, **config)

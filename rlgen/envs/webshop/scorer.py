@@ -120,14 +120,32 @@ class ChoiceScorer(Scorer):
                 "actions": self._tokens(flat, self.config.max_action_tokens),
                 "slots": slots.to(self.device)}
 
+    @staticmethod
+    def dataset_valid_actions(ds, idx: np.ndarray) -> list[list[str]]:
+        """The valid actions of steps `idx`: the `valid_actions` field when the dataset has it
+        (rlgen.envs.webshop.collect), else read back from the `text_rich` observations."""
+        if "valid_actions" in ds.fields:
+            return [list(ds.fields["valid_actions"][i]) for i in idx]
+        from rlgen.envs.webshop.env import valid_actions_from_text_rich
+
+        obs = ds.fields["observations"]
+        return [valid_actions_from_text_rich(str(obs[i])) for i in idx]
+
     def batch_from_dataset(self, ds, idx: np.ndarray) -> Any:
-        obs, valid = ds.fields["observations"], ds.fields["valid_actions"]
-        return self.make_inputs([obs[i] for i in idx], [valid[i] for i in idx])
+        obs = ds.fields["observations"]
+        return self.make_inputs([str(obs[i]) for i in idx], self.dataset_valid_actions(ds, idx))
 
     def actions_from_dataset(self, ds, idx: np.ndarray) -> torch.Tensor:
-        index = np.asarray(ds.fields["action_index"])[idx]
+        if "action_index" in ds.fields:
+            index = np.asarray(ds.fields["action_index"])[idx]
+        else:
+            actions = ds.fields["actions"]
+            index = np.array([v.index(str(actions[i])) if str(actions[i]) in v else -1
+                              for i, v in zip(idx, self.dataset_valid_actions(ds, idx), strict=True)])
         if (index < 0).any():
-            raise ValueError("the dataset has steps whose action was not among the valid actions")
+            raise ValueError("the dataset has steps whose action was not among the valid actions "
+                             "(collect text_rich observations without memory, from a policy that "
+                             "takes offered actions)")
         return torch.as_tensor(index, dtype=torch.long, device=self.device)
 
     def batch_from_env(self, obs: Any, infos: list[dict] | None = None) -> Any:
