@@ -14,10 +14,10 @@ import numpy as np
 
 
 def recall(spec, levels, ks=(1, 5, 10, 50)) -> dict:
-    from rlgen.envs.webshop.family import _data_key, catalogue_for
+    from rlgen.envs.webshop.family import catalogue_for, data_key
     from rlgen.envs.webshop.search import search_engine
 
-    catalogue, engine = catalogue_for(spec.options), search_engine(_data_key(spec.options))
+    catalogue, engine = catalogue_for(spec.options), search_engine(data_key(spec.options))
     ranks = []
     start = time.perf_counter()
     for i in levels:

@@ -36,11 +36,11 @@ class ExpertPolicy:
     uses_info = True
 
     def __init__(self, spec: EnvSpec):
-        from rlgen.envs.webshop.family import _data_key, catalogue_for
+        from rlgen.envs.webshop.family import catalogue_for, data_key
         from rlgen.envs.webshop.search import search_engine
 
         self.catalogue = catalogue_for(spec.options)
-        self.engine = search_engine(_data_key(spec.options))
+        self.engine = search_engine(data_key(spec.options))
         self._target_cache: dict[int, str] = {}
 
     def target(self, level: int) -> str:

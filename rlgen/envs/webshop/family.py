@@ -15,14 +15,14 @@ REFERENCE_NUM_GOALS = 6910
 SPLIT_KINDS = ("instruction", "product")
 
 
-def _data_key(options: dict[str, Any]) -> str | None:
+def data_key(options: dict[str, Any]) -> str | None:
     return str(options["data_dir"]) if options.get("data_dir") else None
 
 
 def catalogue_for(options: dict[str, Any]):
     from rlgen.envs.webshop.catalogue import load_catalogue
 
-    return load_catalogue(_data_key(options))
+    return load_catalogue(data_key(options))
 
 
 def split_sizes(num_goals: int, test_goals: int, val_goals: int) -> tuple[int, int]:
@@ -149,7 +149,7 @@ class WebShopFamily(EnvFamily):
             raise ValueError("test_goals and val_goals must be at least 1")
         from rlgen.envs.webshop.catalogue import resolve_data_dir
 
-        resolve_data_dir(_data_key(options))  # a bad data_dir fails here, not at the first reset
+        resolve_data_dir(data_key(options))  # a bad data_dir fails here, not at the first reset
 
     def build_splits(self, task: str, options: dict[str, Any]) -> Splits:
         goals = catalogue_for(options).goals
@@ -162,7 +162,7 @@ class WebShopFamily(EnvFamily):
         from rlgen.envs.webshop.env import WebShopEnv
         from rlgen.envs.webshop.search import search_engine
 
-        key = _data_key(options)
+        key = data_key(options)
         return WebShopEnv(catalogue_for(options), search_engine(key),
                           observation_mode=options["observation_mode"],
                           max_steps=int(options["max_steps"]), memory=int(options["memory"]),
