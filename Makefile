@@ -11,13 +11,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# the CPU wheel; an unpinned torch pulls a multi-GB CUDA build
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[dev,minihack]"
+	$(BIN)/pip install -q -e ".[dev,minihack,maze,webshop]"
 	touch $(STAMP)
 
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/rlgen train --agent ppo --env procgen:coinrun --steps 20k --set num_envs=16 --set num_steps=128 --episodes 20
+	$(BIN)/rlgen train --agent bc --env procgen:coinrun
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

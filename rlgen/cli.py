@@ -50,10 +50,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         run = T.train(req)
     print(f"run directory: {run.path}")
     if (run.path / "summary.json").exists():
-        from rlgen.eval.report import markdown_table
-
-        print(markdown_table([run.read_summary()]))
+        _print_summary(run.read_summary())
     return 0
+
+
+def _print_summary(summary: dict) -> None:
+    for split, s in summary["splits"].items():
+        extra = f", success {s['success_rate']:.2f}" if "success_rate" in s else ""
+        print(f"{split:>5}: {s['episodes']} episodes on {s['levels']} levels, mean return "
+              f"{s['mean_return']:.3f}, normalized mean {s['normalized_mean']:.3f}, "
+              f"normalized IQM {s['iqm']:.3f} [{s['iqm_ci'][0]:.3f}, {s['iqm_ci'][1]:.3f}]{extra}")
+    gap = summary.get("generalization_gap")
+    if gap:
+        print(f"generalization gap (train - test, {gap['metric']}): {gap['value']:.3f} "
+              f"[{gap['ci'][0]:.3f}, {gap['ci'][1]:.3f}]")
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
@@ -87,17 +97,31 @@ def cmd_collect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dataset(args: argparse.Namespace) -> int:
+    import json
+
+    from rlgen.data.storage import EpisodeDataset
+
+    ds = EpisodeDataset.load(args.path)
+    if args.dataset_command == "info":
+        card = {k: v for k, v in ds.card.items() if k not in ("split_levels", "provenance")}
+        print(json.dumps(card, indent=2, default=str))
+    elif args.to == "minari":
+        from rlgen.data.export import to_minari
+
+        m = to_minari(ds, args.id, args.root)
+        print(f"minari dataset {args.id} under {args.root}: {m.total_episodes} episodes, "
+              f"{m.total_steps} steps (Minari re-encodes image frames lossily)")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from rlgen.eval.report import markdown_table
     from rlgen.train import evaluate_run
 
     summary = evaluate_run(args.run, tuple(args.splits.split(",")), args.episodes,
                            device=None if args.device == "auto" else args.device, seed=args.seed,
                            num_envs=args.num_envs, progress=not args.quiet)
-    for split, s in summary["splits"].items():
-        print(f"{split:>5}: {s['episodes']} episodes on {s['levels']} levels, mean return "
-              f"{s['mean_return']:.3f}, normalized IQM {s['iqm']:.3f} {s['iqm_ci']}")
-    print(markdown_table([summary]))
+    _print_summary(summary)
     return 0
 
 
@@ -199,6 +223,18 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--env-opt", action="append", metavar="KEY=VALUE")
     c.add_argument("--quiet", action="store_true")
     c.set_defaults(fn=cmd_collect)
+
+    d = sub.add_parser("dataset", help="inspect or export a dataset")
+    d_sub = d.add_subparsers(dest="dataset_command", required=True, parser_class=_Parser)
+    info = d_sub.add_parser("info", help="print the dataset card")
+    info.add_argument("path")
+    info.set_defaults(fn=cmd_dataset)
+    exp = d_sub.add_parser("export", help="export to another format (d3rlpy: rlgen.data.export.to_d3rlpy)")
+    exp.add_argument("path")
+    exp.add_argument("--to", choices=["minari"], default="minari")
+    exp.add_argument("--id", required=True, help="Minari dataset id, e.g. procgen/coinrun-expert-v0")
+    exp.add_argument("--root", required=True, help="folder to hold Minari datasets")
+    exp.set_defaults(fn=cmd_dataset)
 
     e = sub.add_parser("evaluate", help="evaluate a run on listed levels of its splits")
     e.add_argument("run")

@@ -14,6 +14,8 @@ ENV_FAMILIES: dict[str, str] = {
     "procgen": "rlgen.envs.procgen:ProcgenFamily",
     "minihack": "rlgen.envs.minihack:MiniHackFamily",
     "toy": "rlgen.envs.toy:ToyFamily",
+    "maze": "rlgen.envs.maze:MazeFamily",
+    "webshop": "rlgen.envs.webshop.family:WebShopFamily",
 }
 
 AGENTS: dict[str, str] = {
@@ -24,6 +26,9 @@ AGENTS: dict[str, str] = {
     "bcq": "rlgen.agents.bcq:BCQ",
     "dt": "rlgen.agents.dt:DT",
     "bct": "rlgen.agents.dt:BCT",
+    "rvs": "rlgen.agents.rvs:RvS",
+    "gcdt": "rlgen.agents.gcdt:GCDT",
+    "gciql": "rlgen.agents.gciql:GCIQL",
 }
 
 

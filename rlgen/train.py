@@ -51,8 +51,13 @@ def build_agent(resolved: dict[str, Any], device_name: str | None = None):
 def start_run(req: TrainRequest) -> tuple[RunDir, dict[str, Any]]:
     spec = make_env_spec(req.env, **req.env_options)
     cls = agent_class(req.agent)
-    config = build_config(cls.config_class, load_preset(req.agent, spec.family), req.overrides)
-    steps = parse_count(req.steps) if req.steps is not None else _default_steps(cls)
+    preset = load_preset(req.agent, spec.family)
+    preset_steps = preset.pop("steps", None)  # a preset may size the default budget
+    config = build_config(cls.config_class, preset, req.overrides)
+    if req.steps is not None:
+        steps = parse_count(req.steps)
+    else:
+        steps = parse_count(preset_steps) if preset_steps is not None else _default_steps(cls)
     name = req.name or f"{req.agent}-{spec.task or spec.family}-s{req.seed}-" + \
         dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     resolved = {

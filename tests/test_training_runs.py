@@ -67,6 +67,7 @@ def test_evaluate_and_report_commands(runs_root, tmp_path, capsys):
     assert set(json.loads((run.path / "summary.json").read_text())["splits"]) == {"train", "test"}
     plot = tmp_path / "r.png"
     assert main(["report", str(run.path), "--plot", str(plot)]) == 0
-    assert "| toy:identity | ppo | 0 |" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "test: 4 episodes on 4 levels" in out and "| toy:identity | ppo | 0 |" in out
     assert plot.stat().st_size > 1000
     assert main(["evaluate", str(run.path), "--splits", "tset", "--episodes", "2"]) == 2

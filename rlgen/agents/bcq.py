@@ -55,21 +55,17 @@ class BCQ(OfflineAgent):
 
     def update(self) -> dict[str, float]:
         cfg, q_net, target, behavior = self.config, self.nets["q"], self.nets["q_target"], self.nets["behavior"]
-        idx, nxt, rew, done = self.sampler.sample(cfg.batch_size)
-        rew, done = rew.to(self.device), done.to(self.device)
-        inputs = q_net.batch_from_dataset(self.data, idx)
-        actions = q_net.actions_from_dataset(self.data, idx)
-        q_all, _ = q_net(inputs)
-        q_taken = q_all.gather(1, actions[:, None]).squeeze(1)
+        b = self.sample_transitions(q_net)
+        q_all, _ = q_net(b.inputs)
+        q_taken = q_all.gather(1, b.actions[:, None]).squeeze(1)
         with torch.no_grad():
-            next_inputs = q_net.batch_from_dataset(self.data, nxt)
-            q_next, allowed = self.constrained_q(next_inputs)
+            q_next, allowed = self.constrained_q(b.next_inputs)
             next_a = q_next.masked_fill(~allowed, float("-inf")).argmax(-1)
-            target_next, _ = target(next_inputs)
-            y = rew + cfg.gamma * (1 - done) * target_next.gather(1, next_a[:, None]).squeeze(1)
+            target_next, _ = target(b.next_inputs)
+            y = b.rewards + cfg.gamma * (1 - b.dones) * target_next.gather(1, next_a[:, None]).squeeze(1)
         td = nn.functional.smooth_l1_loss(q_taken, y)
-        logits, mask = behavior(inputs)
-        imitation = masked_cross_entropy(logits, mask, actions)
+        logits, mask = behavior(b.inputs)
+        imitation = masked_cross_entropy(logits, mask, b.actions)
         loss = td + imitation
         for opt in self.optimizers.values():
             opt.zero_grad(set_to_none=True)

@@ -42,17 +42,14 @@ class CQL(OfflineAgent):
 
     def update(self) -> dict[str, float]:
         cfg, q_net, target = self.config, self.nets["q"], self.nets["q_target"]
-        idx, nxt, rew, done = self.sampler.sample(cfg.batch_size)
-        rew, done = rew.to(self.device), done.to(self.device)
-        actions = q_net.actions_from_dataset(self.data, idx)
-        q_all, mask = q_net(q_net.batch_from_dataset(self.data, idx))
-        q_taken = q_all.gather(1, actions[:, None]).squeeze(1)
+        b = self.sample_transitions(q_net)
+        q_all, mask = q_net(b.inputs)
+        q_taken = q_all.gather(1, b.actions[:, None]).squeeze(1)
         with torch.no_grad():
-            next_inputs = q_net.batch_from_dataset(self.data, nxt)
-            online_next, next_mask = q_net(next_inputs)
+            online_next, next_mask = q_net(b.next_inputs)
             _, next_a = masked_max(online_next, next_mask)
-            target_next, _ = target(next_inputs)
-            y = rew + cfg.gamma * (1 - done) * target_next.gather(1, next_a[:, None]).squeeze(1)
+            target_next, _ = target(b.next_inputs)
+            y = b.rewards + cfg.gamma * (1 - b.dones) * target_next.gather(1, next_a[:, None]).squeeze(1)
         td = nn.functional.smooth_l1_loss(q_taken, y)
         conservative = (torch.logsumexp(q_all.masked_fill(~mask, -1e9), -1) - q_taken).mean()
         loss = td + cfg.alpha * conservative

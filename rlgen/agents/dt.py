@@ -61,9 +61,12 @@ class SequenceModel(nn.Module):
         return 3 if self.return_embed is not None else 2
 
     def forward(self, feats: torch.Tensor, actions: torch.Tensor, rtg: torch.Tensor | None,
-                timesteps: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
-        """feats (B,K,F), actions (B,K) (num_actions where unknown), rtg (B,K), timesteps (B,K),
-        pad (B,K) bool True at left padding -> action logits (B,K,A) read at state tokens."""
+                timesteps: torch.Tensor) -> torch.Tensor:
+        """feats (B,K,F), actions (B,K) (num_actions where unknown), rtg (B,K), timesteps (B,K)
+        -> action logits (B,K,A) read at the state tokens.
+
+        Windows are right-padded: with causal attention a real step never sees the padding after
+        it, so no key-padding mask is needed (masking whole rows makes NaNs that leak through)."""
         b, k = actions.shape
         t = self.time_embed(timesteps.clamp(max=self.cfg.max_timestep - 1))
         s = self.state_embed(feats) + t
@@ -75,14 +78,14 @@ class SequenceModel(nn.Module):
         n = len(parts)
         x = torch.stack(parts, dim=2).reshape(b, n * k, -1)
         causal = torch.triu(torch.ones(n * k, n * k, dtype=torch.bool, device=x.device), 1)
-        key_pad = pad.repeat_interleave(n, dim=1)
-        h = self.transformer(x, mask=causal, src_key_padding_mask=key_pad)
+        h = self.transformer(x, mask=causal)
         h = self.norm(h).reshape(b, k, n, -1)[:, :, n - 2]  # the state token of each step
         return self.head(h)
 
 
 class SequenceSampler:
-    """Windows of `context` consecutive steps ending at a uniformly drawn step (left-padded)."""
+    """Windows of up to `context` consecutive steps ending at a uniformly drawn step, cut at the
+    episode start and right-padded (`pad` marks the padding)."""
 
     def __init__(self, ds: EpisodeDataset, context: int, seed: int = 0):
         self.k, self.rng = context, np.random.default_rng(seed)
@@ -98,9 +101,9 @@ class SequenceSampler:
 
     def sample(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
         end = self.rng.integers(self.n, size=batch)
-        offsets = np.arange(-self.k + 1, 1)
-        idx = end[:, None] + offsets[None]
-        pad = idx < self.start[end][:, None]
+        first = np.maximum(end - self.k + 1, self.start[end])
+        idx = first[:, None] + np.arange(self.k)[None]
+        pad = idx > end[:, None]
         return np.where(pad, end[:, None], idx), pad
 
 
@@ -139,7 +142,7 @@ class DT(OfflineAgent):
         rtg = torch.as_tensor(self.seq.rtg[idx], device=self.device)
         steps = torch.as_tensor(self.seq.t[idx], device=self.device)
         pad_t = torch.as_tensor(pad, device=self.device)
-        logits = model(feats, actions, rtg, steps, pad_t)
+        logits = model(feats, actions, rtg, steps)
         valid = ~pad_t
         loss = masked_cross_entropy(logits[valid], torch.ones_like(logits[valid], dtype=torch.bool),
                                     actions[valid])
@@ -202,16 +205,16 @@ class SequencePolicy:
         a = torch.full((b, k), self.model.num_actions, dtype=torch.long, device=self.device)
         r = torch.zeros(b, k, device=self.device)
         t = torch.zeros(b, k, dtype=torch.long, device=self.device)
-        pad = torch.ones(b, k, dtype=torch.bool, device=self.device)
+        last = torch.zeros(b, dtype=torch.long, device=self.device)
         for s in range(b):
             h = self.hist[s]
             n = len(h["feats"])
-            f[s, k - n:] = torch.stack(h["feats"])
-            a[s, k - n:] = torch.as_tensor(h["actions"], device=self.device)
-            r[s, k - n:] = torch.as_tensor(h["rtg"], device=self.device)
-            t[s, k - n:] = torch.as_tensor(h["t"], device=self.device)
-            pad[s, k - n:] = False
-        logits = self.model(f, a, r, t, pad)[:, -1].float()
+            f[s, :n] = torch.stack(h["feats"])
+            a[s, :n] = torch.as_tensor(h["actions"], device=self.device)
+            r[s, :n] = torch.as_tensor(h["rtg"], device=self.device)
+            t[s, :n] = torch.as_tensor(h["t"], device=self.device)
+            last[s] = n - 1
+        logits = self.model(f, a, r, t)[torch.arange(b, device=self.device), last].float()
         if self.deterministic:
             choice = logits.argmax(-1)
         else:

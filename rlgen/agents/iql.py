@@ -48,17 +48,15 @@ class IQL(OfflineAgent):
     def update(self) -> dict[str, float]:
         cfg = self.config
         q_net, target, policy = self.nets["q"], self.nets["q_target"], self.nets["policy"]
-        idx, nxt, rew, done = self.sampler.sample(cfg.batch_size)
-        rew, done = rew.to(self.device), done.to(self.device)
-        inputs = q_net.batch_from_dataset(self.data, idx)
-        actions = q_net.actions_from_dataset(self.data, idx)
+        b = self.sample_transitions(q_net)
+        inputs, actions = b.inputs, b.actions
         with torch.no_grad():
             q_target_taken = target(inputs)[0].gather(1, actions[:, None]).squeeze(1)
-            next_v = self._v(q_net.batch_from_dataset(self.data, nxt))
+            next_v = self._v(b.next_inputs)
         v = self._v(inputs)
         v_loss = expectile_loss(q_target_taken - v, cfg.expectile)
         q_taken = q_net(inputs)[0].gather(1, actions[:, None]).squeeze(1)
-        q_loss = ((q_taken - (rew + cfg.gamma * (1 - done) * next_v)) ** 2).mean()
+        q_loss = ((q_taken - (b.rewards + cfg.gamma * (1 - b.dones) * next_v)) ** 2).mean()
         logits, mask = policy(inputs)
         log_pi = torch.log_softmax(logits.float().masked_fill(~mask, -1e9), -1)
         weight = torch.exp(cfg.temperature * (q_target_taken - v.detach())).clamp(max=cfg.max_weight)

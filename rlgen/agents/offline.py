@@ -61,6 +61,15 @@ class TransitionSampler:
         return idx, nxt, self.rewards[idx], torch.as_tensor(done, dtype=torch.float32)
 
 
+@dataclass
+class TransitionBatch:
+    inputs: Any
+    actions: torch.Tensor
+    next_inputs: Any
+    rewards: torch.Tensor
+    dones: torch.Tensor
+
+
 class ScorerPolicy:
     """Acts through a scorer: argmax, or a sample from the softmax, over the unmasked actions."""
 
@@ -172,6 +181,14 @@ class OfflineAgent(Agent):
             return self.spec.impl.make_encoder(self.spec, **self.config.encoder)
         except NotImplementedError as e:
             raise ValueError(f"{self.name} needs a state encoder, which {self.spec.family} lacks") from e
+
+    def sample_transitions(self, scorer) -> TransitionBatch:
+        """A uniform minibatch of (s, a, s', r, done) as the scorer's inputs."""
+        idx, nxt, rew, done = self.sampler.sample(self.config.batch_size)
+        return TransitionBatch(scorer.batch_from_dataset(self.data, idx),
+                               scorer.actions_from_dataset(self.data, idx),
+                               scorer.batch_from_dataset(self.data, nxt),
+                               rew.to(self.device), done.to(self.device))
 
     # ---- one gradient step: the algorithm --------------------------------------------------
     def update(self) -> dict[str, float]:

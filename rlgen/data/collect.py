@@ -42,7 +42,7 @@ def collect(spec: EnvSpec, policy: Any, out: str | Path, transitions: int, split
     envs = spec.make_vec_env(split, num_envs, seed=seed + writer.shards * 7919)
     obs, info = envs.reset(seed=seed + writer.shards * 7919)
     uses_info = getattr(policy, "uses_info", False)
-    infos = [{k: v[i] for k, v in info.items()} for i in range(num_envs)] if uses_info else None
+    infos = [_info_row(info, i) for i in range(num_envs)] if uses_info else None
     buffers: list[dict[str, list]] = [_empty() for _ in range(num_envs)]
     bar = tqdm(total=transitions, initial=writer.transitions, unit="step", disable=not progress,
                desc=f"collect {spec.id} [{split}]", dynamic_ncols=True)
@@ -60,7 +60,7 @@ def collect(spec: EnvSpec, policy: Any, out: str | Path, transitions: int, split
             b["truncations"].append(bool(trunc[i]))
             if term[i] or trunc[i]:
                 writer.add_episode(
-                    level=_jsonable(info["level"][i]),
+                    level=_finished_level(info, i),
                     observations=_stack_rows(b["observations"]),
                     actions=np.asarray(b["actions"]),
                     rewards=np.asarray(b["rewards"], dtype=np.float32),
@@ -74,7 +74,7 @@ def collect(spec: EnvSpec, policy: Any, out: str | Path, transitions: int, split
             policy.feedback(rew)
         obs = next_obs
         if uses_info:
-            infos = [{k: v[i] for k, v in info.items()} for i in range(num_envs)]
+            infos = [_info_row(info, i) for i in range(num_envs)]
     bar.close()
     envs.close()
     card = {
@@ -88,6 +88,22 @@ def collect(spec: EnvSpec, policy: Any, out: str | Path, transitions: int, split
         **(extra_card or {}),
     }
     return writer.finalize(card)
+
+
+def _info_row(info: dict[str, Any], i: int) -> dict[str, Any]:
+    """Env i's entries of a vector info dict (nested dicts too; Gymnasium's `_key` masks dropped)."""
+    return {k: _info_row(v, i) if isinstance(v, dict) else v[i]
+            for k, v in info.items() if not k.startswith("_")}
+
+
+def _finished_level(info: dict[str, Any], i: int) -> Any:
+    """The level env i just finished. Gymnasium's same-step autoreset puts the new episode's
+    info in `info` and the finished one's in `info["final_info"]`; Procgen's native vector env
+    reports the finished level directly."""
+    final = info.get("final_info")
+    if final is not None and "level" in final and final.get("_level", [True] * (i + 1))[i]:
+        return _jsonable(final["level"][i])
+    return _jsonable(info["level"][i])
 
 
 def _empty() -> dict[str, list]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rlgen.config import parse_count
 from rlgen.paths import cache_dir, spec_root
@@ -23,16 +23,34 @@ class Recipe:
     seed: int = 0
     description: str = ""
     default: bool = False
-    #: one env option -> values: the recipe makes one dataset per value (e.g. a level sweep)
+    #: one key -> values: one dataset per value. The key is a recipe field (e.g. `transitions`)
+    #: or else an env option (e.g. `num_levels` for a level-diversity sweep).
     sweep: dict[str, list[Any]] = field(default_factory=dict)
+    #: `module:attr` of a family-specific `Collector` used instead of playing `policy` through
+    #: the generic collector (e.g. a planner that keeps only successful episodes);
+    #: `collector_options` is passed to it untouched.
+    collector: str = ""
+    collector_options: dict[str, Any] = field(default_factory=dict)
 
     def variants(self) -> list[Recipe]:
         if not self.sweep:
             return [self]
+        if len(self.sweep) != 1:
+            raise ValueError(f"recipe {self.name}: sweep one key at a time, got {list(self.sweep)}")
         (key, values), = self.sweep.items()
-        return [Recipe(f"{self.name}-{key}{v}", self.env, self.policy, self.transitions, self.split,
-                       {**self.env_options, key: v}, self.num_envs, self.seed, self.description)
-                for v in values]
+        out = []
+        for v in values:
+            changes: dict[str, Any] = {"name": f"{self.name}-{key}{v}", "sweep": {}, "default": False}
+            if key in {f.name for f in fields(Recipe)}:
+                changes[key] = parse_count(v) if key == "transitions" else v
+            else:
+                changes["env_options"] = {**self.env_options, key: v}
+            out.append(replace(self, **changes))
+        return out
+
+
+class Collector(Protocol):
+    def __call__(self, recipe: Recipe, out: Path, *, progress: bool, resume: bool) -> Path: ...
 
 
 def recipe_dir() -> Path:
@@ -74,7 +92,7 @@ def build(recipe: Recipe, out: str | Path | None = None, progress: bool = True,
     """Make each variant of `recipe` (skipping finished ones, resuming interrupted ones)."""
     from rlgen.agents.loading import load_policy
     from rlgen.data.collect import collect
-    from rlgen.registry import make_env_spec
+    from rlgen.registry import load_entry_point, make_env_spec
 
     paths = []
     for variant in recipe.variants():
@@ -82,6 +100,14 @@ def build(recipe: Recipe, out: str | Path | None = None, progress: bool = True,
             Path(out) if out else cached_path(variant)
         if (target / "card.json").exists():
             paths.append(target)
+            continue
+        if variant.collector:
+            try:
+                custom: Collector = load_entry_point(variant.collector)
+            except (ImportError, AttributeError) as e:
+                raise ValueError(f"recipe {variant.name}: cannot load collector "
+                                 f"{variant.collector!r}: {e}") from e
+            paths.append(custom(variant, target, progress=progress, resume=target.exists()))
             continue
         spec = make_env_spec(variant.env, **variant.env_options)
         policy, behavior = load_policy(variant.policy, spec, device=device, seed=variant.seed)

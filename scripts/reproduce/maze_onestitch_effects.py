@@ -1,0 +1,55 @@
+"""Held-out success of RvS, RvS + augmentation and GCIQL on maze:pointmaze-umaze-onestitch, per seed
+(the CPU-sized settings of tests/test_maze_learning.py).
+
+    OMP_NUM_THREADS=1 PYTHONPATH=$PWD python scripts/reproduce/maze_onestitch_effects.py --seeds 0,1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from rlgen.envs.maze.collect import CollectConfig, collect
+from rlgen.train import TrainRequest, train
+
+TASK = "pointmaze-umaze-onestitch"
+METHODS = {
+    "rvs": ("rvs", 3000, {"hidden": [256, 256]}),
+    "rvs+aug": ("rvs", 3000, {"hidden": [256, 256], "temporal_augmentation": True}),
+    "gciql": ("gciql", 2000, {"hidden": [256, 256], "batch_size": 256, "lr": 1e-3}),
+    "gciql-rand": ("gciql", 2000, {"hidden": [256, 256], "batch_size": 256, "lr": 1e-3,
+                                   "actor_p_random": 0.5}),
+}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", default="0,1")
+    p.add_argument("--methods", default="rvs,rvs+aug", help="comma list of " + ", ".join(METHODS))
+    p.add_argument("--transitions", type=int, default=50_000)
+    p.add_argument("--episodes", type=int, default=40)
+    p.add_argument("--out", default="runs/maze-onestitch")
+    args = p.parse_args()
+    root = Path(args.out)
+    for seed in (int(s) for s in args.seeds.split(",")):
+        data = root / f"data-s{seed}-{args.transitions}"
+        if not (data / "card.json").exists():
+            collect(CollectConfig(env=f"maze:{TASK}", transitions=args.transitions, num_envs=16,
+                                  seed=seed), data, progress=False)
+        for name in args.methods.split(","):
+            agent, steps, overrides = METHODS[name]
+            t0 = time.time()
+            run = train(TrainRequest(agent=agent, env=f"maze:{TASK}", steps=steps, seed=seed,
+                                     dataset=str(data), runs_root=str(root / "runs"),
+                                     episodes=args.episodes, splits=("train", "test"),
+                                     progress=False, overrides=overrides))
+            s = run.read_summary()["splits"]
+            print(json.dumps({"seed": seed, "method": name, "updates": steps,
+                              "train": s["train"]["success_rate"], "test": s["test"]["success_rate"],
+                              "seconds": round(time.time() - t0)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

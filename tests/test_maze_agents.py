@@ -1,0 +1,90 @@
+"""Maze agents through the common training path: prepare -> fit -> checkpoint -> evaluate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rlgen.agents.goal_sampling import GoalData
+from rlgen.config import build_config
+from rlgen.data.storage import EpisodeDataset
+from rlgen.envs.maze.collect import CollectConfig, collect
+from rlgen.eval.evaluate import evaluate
+from rlgen.registry import agent_class, make_env_spec
+from rlgen.train import TrainRequest, resume, train
+
+TINY = {"rvs": {"hidden": [32, 32], "batch_size": 32},
+        "gcdt": {"width": 16, "layers": 1, "batch_size": 8, "dropout": 0.0},
+        "gciql": {"hidden": [32, 32], "batch_size": 32}}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    path = tmp_path_factory.mktemp("maze") / "umaze"
+    return collect(CollectConfig(env="maze:pointmaze-umaze-onestitch", transitions=4_000,
+                                 num_envs=16), path, progress=False)
+
+
+@pytest.mark.parametrize("agent", ["rvs"])
+def test_train_evaluate_and_resume(tmp_path, dataset, agent):
+    req = TrainRequest(agent=agent, env="maze:pointmaze-umaze-onestitch", steps=20,
+                       dataset=str(dataset), runs_root=str(tmp_path), name="r", evaluate=False,
+                       progress=False,
+                       overrides={**TINY[agent], "temporal_augmentation": True}
+                       if agent != "gciql" else TINY[agent])
+    run = train(req)
+    assert run.load_checkpoint()["step"] == 20
+    # the trained policy plays through the common evaluator (short episodes keep this fast)
+    from rlgen.train import build_agent
+
+    trained, spec = build_agent(run.read_config())
+    trained.load_state(run.load_checkpoint())
+    _, summary = evaluate(trained.policy(), spec, ["test"], episodes=2, num_envs=2, max_steps=25,
+                          progress=False)
+    assert summary["splits"]["test"]["levels"] == 2
+    assert 0.0 <= summary["splits"]["test"]["success_rate"] <= 1.0
+    # a longer budget continues from the checkpoint
+    cfg = run.read_config()
+    cfg["steps"], cfg["eval"]["enabled"] = 30, False
+    run.write_config(cfg)
+    resume(run.path, progress=False)
+    assert run.load_checkpoint()["step"] == 30
+
+
+@pytest.mark.parametrize("agent", ["gcdt", "gciql"])
+def test_fit_and_act(dataset, agent):
+    spec = make_env_spec("maze:pointmaze-umaze-onestitch")
+    cls = agent_class(agent)
+    a = cls(spec, build_config(cls.config_class, TINY[agent]), torch.device("cpu"))
+    a.attach(GoalData.from_dataset(EpisodeDataset.load(dataset)))
+    before = {k: v.clone() for k, v in a.modules[next(iter(a.modules))].state_dict().items()}
+    a.fit(None, 10, progress=False)
+    after = a.modules[next(iter(a.modules))].state_dict()
+    assert a.step == 10 and any(not torch.equal(before[k], after[k]) for k in before)
+    _, summary = evaluate(a.policy(), spec, ["test"], episodes=2, num_envs=2, max_steps=25,
+                          progress=False)
+    assert summary["splits"]["test"]["episodes"] == 2
+
+
+def test_dataset_is_required(tmp_path):
+    req = TrainRequest(agent="rvs", env="maze:pointmaze-umaze", steps=5, runs_root=str(tmp_path),
+                       progress=False, overrides=TINY["rvs"])
+    with pytest.raises(ValueError, match="--dataset"):
+        train(req)
+
+
+def test_dt_policy_keeps_per_slot_history(dataset):
+    spec = make_env_spec("maze:pointmaze-umaze-onestitch")
+    cls = agent_class("gcdt")
+    agent = cls(spec, build_config(cls.config_class, TINY["gcdt"]), torch.device("cpu"))
+    agent.attach(GoalData.from_dataset(EpisodeDataset.load(dataset)))
+    pol = agent.policy()
+    obs = np.random.default_rng(0).normal(size=(3, 6)).astype(np.float32)
+    a1 = pol.act(obs)
+    for _ in range(6):
+        pol.act(obs)
+    pol.begin(np.array([1]))
+    a2 = pol.act(obs)
+    assert a1.shape == (3, 2) and np.all(np.abs(a2) <= 1)
+    np.testing.assert_allclose(a2[1], a1[1], atol=1e-5)  # fresh history, same first step
