@@ -108,11 +108,9 @@ class MiniHackFamily(EnvFamily):
         fns = [(lambda i=i: LevelSampler(self.make_env(spec.task, spec.options), levels, seed + i))
                for i in range(num_envs)]
         if spec.options["vector"] == "sync" or num_envs == 1:
-            envs = gym.vector.SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
-        else:
-            envs = gym.vector.AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP,
-                                             context="fork")
-        return FinishedEpisodeInfo(envs)
+            return gym.vector.SyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+        return gym.vector.AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP,
+                                         context="fork")
 
     def make_encoder(self, spec: EnvSpec, **kwargs: Any):
         from rlgen.envs.minihack.encoder import GlyphEncoder, GlyphEncoderConfig
@@ -157,26 +155,3 @@ class MiniHackFamily(EnvFamily):
 
         return {"oracle": oracle}
 
-
-class FinishedEpisodeInfo(gym.vector.VectorWrapper):
-    """With same-step autoreset a finished slot's info is already the next episode's reset
-    info; this puts the finished episode's `level` and `success` back, so the collector and
-    PPO's logging see the level that was played, not the one that comes next."""
-
-    def step(self, actions):
-        obs, rew, term, trunc, info = self.env.step(actions)
-        final = info.get("final_info")
-        if final is not None:
-            done = np.flatnonzero(info.get("_final_info", term | trunc))
-            for key in ("level", "success"):
-                if key not in final:
-                    continue
-                have = final.get(f"_{key}", np.ones(len(term), dtype=bool))
-                if key not in info:
-                    info[key] = np.zeros_like(final[key])
-                    info[f"_{key}"] = np.zeros(len(term), dtype=bool)
-                for i in done:
-                    if have[i]:
-                        info[key][i] = final[key][i]
-                        info[f"_{key}"][i] = True
-        return obs, rew, term, trunc, info
