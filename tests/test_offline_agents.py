@@ -97,3 +97,29 @@ def test_filtered_bc_keeps_top_episodes(toy_dataset):
     kept = agent.filter_dataset(ds)
     assert kept.num_episodes == round(0.25 * ds.num_episodes)
     assert kept.episode_returns().min() >= np.quantile(ds.episode_returns(), 0.7)
+
+
+def test_offline_resume_continues_from_the_checkpoint(toy_dataset, runs_root, monkeypatch):
+    from rlgen.runs import RunDir
+
+    calls = {"n": 0}
+    original = RunDir.log
+
+    def interrupt_on_third_log(self, step, metrics):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        original(self, step, metrics)
+
+    monkeypatch.setattr(RunDir, "log", interrupt_on_third_log)
+    overrides = {**SMALL, "batch_size": 32, "checkpoint_every_s": 0.0}
+    with pytest.raises(KeyboardInterrupt):
+        T.train(T.TrainRequest("cql", "toy:identity", steps=60, dataset=toy_dataset, name="r",
+                               runs_root=str(runs_root), overrides=overrides, evaluate=False,
+                               progress=False))
+    monkeypatch.setattr(RunDir, "log", original)
+    run = RunDir.open(runs_root / "r")
+    assert torch.load(run.checkpoint_path, weights_only=True)["step"] == 29
+    T.resume(run.path, progress=False)
+    assert torch.load(run.checkpoint_path, weights_only=True)["step"] == 60
+    assert [m["step"] for m in run.metrics()] == [10, 20, 30, 40, 50, 60]
