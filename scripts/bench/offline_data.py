@@ -20,7 +20,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from _timing import RATE_HEADER, interleave, load_average, median, quiet_torch_threads, rate_rows, table
+from _timing import (
+    RATE_HEADER,
+    interleave,
+    load_average,
+    median,
+    quiet_torch_threads,
+    rate_rows,
+    table,
+)
 
 
 def dir_bytes(path: Path) -> int:
@@ -164,7 +172,7 @@ def main() -> None:
         policy, _ = load_policy(source_name, spec, seed=0)
         runs = iter(range(10_000))
 
-        def with_recording(policy=policy, steps=steps) -> float:
+        def with_recording(policy=policy, steps=steps, runs=runs) -> float:
             counting = Counting(policy)
             out = tmp / f"collect-{next(runs)}"
             t0 = time.perf_counter()

@@ -23,7 +23,15 @@ import time
 import warnings
 from dataclasses import dataclass
 
-from _timing import RATE_HEADER, interleave, load_average, median, quiet_torch_threads, rate_rows, table
+from _timing import (
+    RATE_HEADER,
+    interleave,
+    load_average,
+    median,
+    quiet_torch_threads,
+    rate_rows,
+    table,
+)
 
 
 def main() -> None:

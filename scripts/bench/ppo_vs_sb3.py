@@ -30,7 +30,15 @@ import tempfile
 import time
 import warnings
 
-from _timing import RATE_HEADER, interleave, load_average, median, quiet_torch_threads, rate_rows, table
+from _timing import (
+    RATE_HEADER,
+    interleave,
+    load_average,
+    median,
+    quiet_torch_threads,
+    rate_rows,
+    table,
+)
 
 
 def main() -> None:
