@@ -151,3 +151,21 @@ def test_collected_levels_are_the_levels_that_ran(tmp_path):
     for ep in ds.episodes():
         first = np.random.default_rng(ep["level"]).integers(len(COLOURS), size=3)[0]
         assert (ep["observations"][0, 0, 0] == COLOURS[first]).all()
+
+
+def test_decoded_cache_is_memory_mapped_and_identical(coinrun_dataset, tmp_path):
+    from rlgen.nets.scorer import _take
+
+    copy = tmp_path / "d"
+    shutil.copytree(coinrun_dataset, copy)
+    first = EpisodeDataset.load(copy, decoded_cache=True)
+    assert (copy / "decoded" / "observations.npy").exists()
+    second = EpisodeDataset.load(copy, decoded_cache=True)
+    obs = second.fields["observations"]
+    assert isinstance(obs, np.memmap) and not obs.flags.writeable
+    assert np.array_equal(obs, first.fields["observations"])
+    assert np.array_equal(second.fields["actions"], first.fields["actions"])
+    idx = np.array([5, 0, 17])
+    assert np.array_equal(_take(obs, idx, "cpu").numpy(), first.fields["observations"][idx])
+    (copy / "decoded" / "stamp.json").write_text("{}")  # stale cache: decoded again, not trusted
+    assert not isinstance(EpisodeDataset.load(copy, decoded_cache=True).fields["observations"], np.memmap)

@@ -35,6 +35,7 @@ class OfflineConfig:
     eval_episodes: int = 10      # validation episodes per evaluation
     patience: int = 0            # evaluations without improvement before stopping (0: never)
     deterministic: bool = False  # act greedily instead of sampling
+    decoded_cache: bool = False  # keep a decompressed, memory-mapped copy next to the dataset
     checkpoint_every_s: float = 120.0
     encoder: dict = field(default_factory=dict)  # kwargs for the family's make_encoder
 
@@ -52,7 +53,7 @@ class TransitionSampler:
         self.last = np.zeros(self.n, dtype=bool)
         self.last[ends] = True
         self.rng = np.random.default_rng(seed)
-        self.rewards = torch.as_tensor(np.asarray(ds.fields["rewards"], dtype=np.float32))
+        self.rewards = torch.as_tensor(np.array(ds.fields["rewards"], dtype=np.float32))
 
     def sample(self, batch: int) -> tuple[np.ndarray, np.ndarray, torch.Tensor, torch.Tensor]:
         idx = self.rng.integers(self.n, size=batch)
@@ -137,7 +138,7 @@ class OfflineAgent(Agent):
         from rlgen.data.recipes import ensure_default_dataset
 
         path = resolved.get("dataset") or ensure_default_dataset(self.spec.id, progress=progress)
-        self.data = EpisodeDataset.load(path)
+        self.data = EpisodeDataset.load(path, decoded_cache=self.config.decoded_cache)
         env_id = self.data.card.get("env", {}).get("id")
         if env_id and env_id != self.spec.id:
             raise ValueError(f"dataset {path} was collected on {env_id}, not {self.spec.id}")

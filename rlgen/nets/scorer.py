@@ -86,5 +86,7 @@ def _take(obs: Any, idx: np.ndarray, device: torch.device) -> Any:
     uint8 buffer is several times faster than numpy fancy indexing."""
     if isinstance(obs, dict):
         return {k: _take(v, idx, device) for k, v in obs.items()}
+    if isinstance(obs, np.ndarray) and not obs.flags.writeable:  # a memory-mapped decoded cache
+        return torch.from_numpy(np.ascontiguousarray(obs[np.asarray(idx)])).to(device, non_blocking=True)
     t = torch.from_numpy(obs) if isinstance(obs, np.ndarray) else obs
     return t.index_select(0, torch.as_tensor(idx, dtype=torch.long)).to(device, non_blocking=True)
