@@ -48,33 +48,36 @@ def collect(spec: EnvSpec, policy: Any, out: str | Path, transitions: int, split
                desc=f"collect {spec.id} [{split}]", dynamic_ncols=True)
     if hasattr(policy, "begin"):
         policy.begin(np.arange(num_envs))
-    while writer.total_transitions < transitions:
-        actions = policy.act(obs, infos) if uses_info else policy.act(obs)
-        next_obs, rew, term, trunc, info = envs.step(actions)
-        for i in range(num_envs):
-            b = buffers[i]
-            b["observations"].append(_row(obs, i))
-            b["actions"].append(actions[i])
-            b["rewards"].append(float(rew[i]))
-            b["terminations"].append(bool(term[i]))
-            b["truncations"].append(bool(trunc[i]))
-            if term[i] or trunc[i]:
-                writer.add_episode(
-                    level=_finished_level(info, i),
-                    observations=_stack_rows(b["observations"]),
-                    actions=np.asarray(b["actions"]),
-                    rewards=np.asarray(b["rewards"], dtype=np.float32),
-                    terminations=np.asarray(b["terminations"]),
-                    truncations=np.asarray(b["truncations"]))
-                bar.update(len(b["actions"]))
-                buffers[i] = _empty()
-        if hasattr(policy, "begin") and (term | trunc).any():
-            policy.begin(np.flatnonzero(term | trunc))
-        if hasattr(policy, "feedback"):
-            policy.feedback(rew)
-        obs = next_obs
-        if uses_info:
-            infos = [_info_row(info, i) for i in range(num_envs)]
+    try:
+        while writer.total_transitions < transitions:
+            actions = policy.act(obs, infos) if uses_info else policy.act(obs)
+            next_obs, rew, term, trunc, info = envs.step(actions)
+            for i in range(num_envs):
+                b = buffers[i]
+                b["observations"].append(_row(obs, i))
+                b["actions"].append(actions[i])
+                b["rewards"].append(float(rew[i]))
+                b["terminations"].append(bool(term[i]))
+                b["truncations"].append(bool(trunc[i]))
+                if term[i] or trunc[i]:
+                    writer.add_episode(
+                        level=_finished_level(info, i),
+                        observations=_stack_rows(b["observations"]),
+                        actions=np.asarray(b["actions"]),
+                        rewards=np.asarray(b["rewards"], dtype=np.float32),
+                        terminations=np.asarray(b["terminations"]),
+                        truncations=np.asarray(b["truncations"]))
+                    bar.update(len(b["actions"]))
+                    buffers[i] = _empty()
+            if hasattr(policy, "begin") and (term | trunc).any():
+                policy.begin(np.flatnonzero(term | trunc))
+            if hasattr(policy, "feedback"):
+                policy.feedback(rew)
+            obs = next_obs
+            if uses_info:
+                infos = [_info_row(info, i) for i in range(num_envs)]
+    finally:
+        writer.close()  # an interrupted collection keeps its whole shards
     bar.close()
     envs.close()
     card = {

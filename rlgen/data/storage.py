@@ -136,6 +136,8 @@ class EpisodeWriter:
             shutil.rmtree(tmp)  # a shard whose write was interrupted
         self._pending: list[dict[str, Any]] = []
         self._pending_steps = 0
+        self._pool = ThreadPoolExecutor(1)
+        self._inflight = None
         existing = EpisodeDataset.scan_shards(self.path)
         self.shards = len(existing)
         self.transitions = sum(s["transitions"] for s in existing)
@@ -156,21 +158,37 @@ class EpisodeWriter:
             self.flush()
 
     def flush(self) -> None:
+        """Hand the pending episodes to the writer thread as one shard. Compression runs beside
+        the caller (zstd releases the GIL), so collection keeps stepping envs meanwhile."""
         if not self._pending:
             return
-        tmp = self.path / "shards" / f".tmp-{self.shards:06d}"
-        tmp.mkdir()
-        names = [k for k in self._pending[0] if k not in ("level", "length")]
-        for name in names:
-            _write_field(tmp, name, _concat([e[name] for e in self._pending]), self.level)
-        meta = {"levels": [e["level"] for e in self._pending],
-                "lengths": [int(e["length"]) for e in self._pending]}
-        (tmp / "episodes.json").write_text(json.dumps(meta))
-        os.replace(tmp, self.path / "shards" / f"{self.shards:06d}")
+        self._wait()
+        episodes, shard = self._pending, self.shards
         self.shards += 1
         self.transitions += self._pending_steps
-        self.episodes += len(self._pending)
+        self.episodes += len(episodes)
         self._pending, self._pending_steps = [], 0
+        self._inflight = self._pool.submit(self._write_shard, shard, episodes)
+
+    def close(self) -> None:
+        """Wait for the shard being written (an interrupted collection keeps only whole shards)."""
+        self._wait()
+
+    def _wait(self) -> None:
+        if self._inflight is not None:
+            self._inflight.result()
+            self._inflight = None
+
+    def _write_shard(self, shard: int, episodes: list[dict[str, Any]]) -> None:
+        tmp = self.path / "shards" / f".tmp-{shard:06d}"
+        tmp.mkdir()
+        names = [k for k in episodes[0] if k not in ("level", "length")]
+        for name in names:
+            _write_field(tmp, name, _concat([e[name] for e in episodes]), self.level)
+        meta = {"levels": [e["level"] for e in episodes],
+                "lengths": [int(e["length"]) for e in episodes]}
+        (tmp / "episodes.json").write_text(json.dumps(meta))
+        os.replace(tmp, self.path / "shards" / f"{shard:06d}")
 
     @property
     def total_transitions(self) -> int:
@@ -178,6 +196,7 @@ class EpisodeWriter:
 
     def finalize(self, card: dict[str, Any]) -> Path:
         self.flush()
+        self._wait()
         data = EpisodeDataset.load(self.path, require_complete=False)
         card = {**card, "format": FORMAT, "complete": True, "episodes": data.num_episodes,
                 "transitions": data.num_transitions, "returns": data.return_stats(),
