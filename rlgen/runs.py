@@ -3,7 +3,9 @@ summaries, all in files a person can read."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import json
 import os
 import platform
@@ -93,6 +95,23 @@ class RunDir:
         if not (path / "config.toml").exists():
             raise FileNotFoundError(f"{path} is not an rlgen run directory (no config.toml)")
         return cls(path)
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold the run for one process: a second `train`/`--resume` on it fails at once instead
+        of interleaving metrics and checkpoints (released when the process ends, even if killed)."""
+        fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                other = os.pread(fd, 32, 0).decode().strip() or "?"
+                raise FileExistsError(f"run {self.path} is in use by another process (pid {other})") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            yield self
+        finally:
+            os.close(fd)
 
     # --- configuration -------------------------------------------------------------------
     def write_config(self, config: dict[str, Any]) -> None:

@@ -83,21 +83,22 @@ def resume(path: str | Path, device: str | None = None, progress: bool = True) -
 
 def continue_run(run: RunDir, resolved: dict[str, Any], device: str | None = None,
                  progress: bool = True) -> RunDir:
-    agent, spec = build_agent(resolved, device)
-    run.write_command()
-    run.write_provenance(str(agent.device))
-    state = run.load_checkpoint(str(agent.device))
-    budget = int(resolved["steps"])
-    if getattr(agent, "kind", "online") == "offline":
-        agent.prepare(resolved, run, progress=progress)
-    try:
-        agent.fit(run, budget, state, progress=progress)
-    finally:
-        run.close()
-    ev = resolved.get("eval", {})
-    if ev.get("enabled", True):
-        evaluate_run(run, tuple(ev.get("splits", DEFAULT_SPLITS)), int(ev.get("episodes", 100)),
-                     agent=agent, progress=progress)
+    with run.lock():
+        agent, spec = build_agent(resolved, device)
+        run.write_command()
+        run.write_provenance(str(agent.device))
+        state = run.load_checkpoint(str(agent.device))
+        budget = int(resolved["steps"])
+        if getattr(agent, "kind", "online") == "offline":
+            agent.prepare(resolved, run, progress=progress)
+        try:
+            agent.fit(run, budget, state, progress=progress)
+        finally:
+            run.close()
+        ev = resolved.get("eval", {})
+        if ev.get("enabled", True):
+            evaluate_run(run, tuple(ev.get("splits", DEFAULT_SPLITS)), int(ev.get("episodes", 100)),
+                         agent=agent, progress=progress)
     return run
 
 

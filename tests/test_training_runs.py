@@ -71,3 +71,11 @@ def test_evaluate_and_report_commands(runs_root, tmp_path, capsys):
     assert "test: 4 episodes on 4 levels" in out and "| toy:identity | ppo | 0 |" in out
     assert plot.stat().st_size > 1000
     assert main(["evaluate", str(run.path), "--splits", "tset", "--episodes", "2"]) == 2
+
+
+def test_a_run_directory_has_one_writer(runs_root):
+    run = RunDir.create(runs_root, "busy")
+    with run.lock():
+        with pytest.raises(FileExistsError, match="in use by another process"):
+            with RunDir(run.path).lock():
+                pass
