@@ -34,6 +34,7 @@ def main() -> None:
     run = RunDir.open(args.run)
     command = (run.path / "command.txt").read_text().strip().splitlines()[0]
     prov = json.loads((run.path / "provenance.json").read_text())
+    prov = (prov.get("resumes") or [prov])[0]  # the run's first start, not its latest resume
     config = (run.path / "config.toml").read_text().strip()
     spec = make_env_spec(f"procgen:{args.game}")
     BUNDLED.mkdir(exist_ok=True)
