@@ -62,7 +62,7 @@ def _print_summary(summary: dict) -> None:
               f"normalized IQM {s['iqm']:.3f} [{s['iqm_ci'][0]:.3f}, {s['iqm_ci'][1]:.3f}]{extra}")
     gap = summary.get("generalization_gap")
     if gap:
-        print(f"generalization gap (train - test, {gap['metric']}): {gap['value']:.3f} "
+        print(f"generalization gap ({gap['metric']}): {gap['value']:.3f} "
               f"[{gap['ci'][0]:.3f}, {gap['ci'][1]:.3f}]")
 
 
