@@ -76,7 +76,7 @@ def test_interrupted_collection_never_looks_complete_and_resumes(tmp_path):
 
     out = tmp_path / "d"
     old = storage.EpisodeWriter.__init__.__defaults__
-    storage.EpisodeWriter.__init__.__defaults__ = (64, 3, False)  # small shards
+    storage.EpisodeWriter.__init__.__defaults__ = (64, 5, False)  # small shards
     try:
         with pytest.raises(KeyboardInterrupt):
             collect(spec, Interrupt(), out, 10_000, num_envs=2, progress=False)

@@ -122,7 +122,7 @@ def _concat(parts: list[Any]) -> Any:
 class EpisodeWriter:
     """Collects episodes into shards. `finalize(card)` marks the dataset complete."""
 
-    def __init__(self, path: str | Path, shard_transitions: int = 50_000, level: int = 3,
+    def __init__(self, path: str | Path, shard_transitions: int = 50_000, level: int = 5,
                  resume: bool = False):
         self.path = Path(path)
         self.shard_transitions, self.level = shard_transitions, level
