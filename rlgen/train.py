@@ -49,6 +49,8 @@ def build_agent(resolved: dict[str, Any], device_name: str | None = None):
 
 
 def start_run(req: TrainRequest) -> tuple[RunDir, dict[str, Any]]:
+    if req.dataset is not None and not Path(req.dataset).exists():
+        raise FileNotFoundError(f"dataset {req.dataset} does not exist")  # before any run dir
     spec = make_env_spec(req.env, **req.env_options)
     cls = agent_class(req.agent)
     preset = load_preset(req.agent, spec.family)
