@@ -64,15 +64,16 @@ def plot(summaries: Sequence[dict[str, Any]], path: str | Path) -> Path:
         sp = s.get("splits", {})
         if "train" not in sp or "test" not in sp:
             continue
-        labels.append(f"{s['agent']}\n{s['env']}\nseed {s['seed']}")
+        source = s.get("dataset") or s["env"]
+        labels.append(f"{s['agent']} s{s['seed']}\n{source}")
         for store, ci_store, key in ((train, train_ci, "train"), (test, test_ci, "test")):
             store.append(sp[key]["iqm"])
             ci_store.append((sp[key]["iqm"] - sp[key]["iqm_ci"][0], sp[key]["iqm_ci"][1] - sp[key]["iqm"]))
-    fig, ax = plt.subplots(figsize=(max(4, 1.6 * len(labels) + 1), 3.5))
+    fig, ax = plt.subplots(figsize=(min(16, max(4, 0.7 * len(labels) + 1)), 4.5))
     x = np.arange(len(labels))
     ax.bar(x - 0.2, train, 0.4, yerr=np.array(train_ci).T if train_ci else None, label="train levels", capsize=3)
     ax.bar(x + 0.2, test, 0.4, yerr=np.array(test_ci).T if test_ci else None, label="test levels", capsize=3)
-    ax.set_xticks(x, labels, fontsize=7)
+    ax.set_xticks(x, labels, fontsize=6, rotation=90)
     ax.set_ylabel("normalized return (IQM, 95% CI)")
     ax.axhline(0, color="grey", lw=0.5)
     ax.legend()
