@@ -64,7 +64,7 @@ def start_run(req: TrainRequest) -> tuple[RunDir, dict[str, Any]]:
         dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     resolved = {
         "agent": req.agent, "env": spec.id, "seed": req.seed, "device": req.device,
-        "steps": steps, "dataset": req.dataset,
+        "steps": steps, "dataset": str(Path(req.dataset).resolve()) if req.dataset else None,
         "env_options": spec.options, "agent_config": to_dict(config),
         "eval": {"enabled": req.evaluate, "episodes": req.episodes, "splits": list(req.splits)},
     }
