@@ -169,3 +169,19 @@ def test_decoded_cache_is_memory_mapped_and_identical(coinrun_dataset, tmp_path)
     assert np.array_equal(_take(obs, idx, "cpu").numpy(), first.fields["observations"][idx])
     (copy / "decoded" / "stamp.json").write_text("{}")  # stale cache: decoded again, not trusted
     assert not isinstance(EpisodeDataset.load(copy, decoded_cache=True).fields["observations"], np.memmap)
+
+
+def test_level_sweep_recipe_makes_one_dataset_per_level_count(tmp_path):
+    from rlgen.data.recipes import build, load_recipe
+
+    path = tmp_path / "sweep.toml"
+    path.write_text('env = "procgen:coinrun"\npolicy = "random"\ntransitions = 300\n'
+                    'num_envs = 4\n[sweep]\nnum_levels = [1, 3]\n')
+    recipe = load_recipe(path)
+    outs = build(recipe, out=tmp_path / "data", progress=False)
+    assert [p.name for p in outs] == ["sweep-num_levels1", "sweep-num_levels3"]
+    for out, n in zip(outs, (1, 3), strict=True):
+        ds = EpisodeDataset.load(out)
+        assert ds.card["env"]["options"]["num_levels"] == n
+        assert set(ds.levels) <= set(range(n)) and ds.card["recipe"] == out.name
+    assert build(recipe, out=tmp_path / "data", progress=False) == outs  # finished: reused
