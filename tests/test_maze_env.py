@@ -11,7 +11,7 @@ from rlgen.eval.evaluate import evaluate
 from rlgen.registry import UnknownNameError, make_env_spec
 
 TASKS = ["pointmaze-umaze", "pointmaze-medium", "pointmaze-large", "pointmaze-umaze-onestitch",
-         "pointmaze-serpentine-onestitch"]
+         "pointmaze-serpentine-onestitch", "pointmaze-pocket-onestitch"]
 
 
 @pytest.mark.parametrize("task", TASKS)

@@ -31,6 +31,7 @@ def main() -> None:
     p.add_argument("--methods", default="rvs,rvs+aug", help="comma list of " + ", ".join(METHODS))
     p.add_argument("--transitions", type=int, default=50_000)
     p.add_argument("--episodes", type=int, default=40)
+    p.add_argument("--updates", type=int, default=0, help="override every method's update count")
     p.add_argument("--out", default="runs/maze-onestitch")
     args = p.parse_args()
     root = Path(args.out)
@@ -41,6 +42,7 @@ def main() -> None:
                                   seed=seed), data, progress=False)
         for name in args.methods.split(","):
             agent, steps, overrides = METHODS[name]
+            steps = args.updates or steps
             t0 = time.time()
             run = train(TrainRequest(agent=agent, env=f"maze:{args.task}", steps=steps, seed=seed,
                                      dataset=str(data), runs_root=str(root / "runs"),
