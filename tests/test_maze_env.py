@@ -10,7 +10,8 @@ from rlgen.envs.maze.layout import level_id, parse_level
 from rlgen.eval.evaluate import evaluate
 from rlgen.registry import UnknownNameError, make_env_spec
 
-TASKS = ["pointmaze-umaze", "pointmaze-medium", "pointmaze-large", "pointmaze-umaze-onestitch"]
+TASKS = ["pointmaze-umaze", "pointmaze-medium", "pointmaze-large", "pointmaze-umaze-onestitch",
+         "pointmaze-serpentine-onestitch", "pointmaze-pocket-onestitch"]
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -84,3 +85,27 @@ def test_evaluate_reports_success_per_split():
     records, summary = evaluate(Still(), spec, ["test"], episodes=2, num_envs=2, progress=False)
     assert summary["splits"]["test"]["success_rate"] == 0.0
     assert all(r["truncated"] and r["length"] == 300 for r in records)
+
+
+def test_custom_maze_map_is_the_simulated_map():
+    """The serpentine task's `maze_map` reaches MuJoCo: the held-out start sits in its cell, and
+    the only route to the goal directly below runs through the far-left connector."""
+    task = "pointmaze-serpentine-onestitch"
+    spec = make_env_spec(f"maze:{task}")
+    layout = spec.impl.layout(task)
+    assert layout.grid[2][5] == 1 and layout.grid[2][1] == 0 and layout.grid[4][5] == 0
+    assert (2, 1) in layout.bfs_path((1, 5), (3, 5))
+    env = spec.make_env()
+    obs, _ = env.reset(seed=0, options={"level": "r1c5-r3c5"})
+    assert tuple(layout.xy_to_cells(obs[None, :2])[0]) == (1, 5)
+    assert tuple(layout.xy_to_cells(obs[None, 4:6])[0]) == (3, 5)
+    assert env.unwrapped._env.maze.map_length == 7
+    env.close()
+
+
+def test_bad_maze_map_is_a_clear_error():
+    from rlgen.envs.maze.layout import Layout
+
+    with pytest.raises(ValueError, match="maze_map"):
+        Layout.from_spec({"gym_id": "PointMaze_UMaze-v3", "maze_map": [[1, 2], [1, 1]],
+                          "regions": [], "max_steps": 10, "kmeans_k": 2})

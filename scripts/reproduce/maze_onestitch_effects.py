@@ -14,7 +14,7 @@ from pathlib import Path
 from rlgen.envs.maze.collect import CollectConfig, collect
 from rlgen.train import TrainRequest, train
 
-TASK = "pointmaze-umaze-onestitch"
+TASK = "pointmaze-umaze-onestitch"  # --task overrides
 METHODS = {
     "rvs": ("rvs", 3000, {"hidden": [256, 256]}),
     "rvs+aug": ("rvs", 3000, {"hidden": [256, 256], "temporal_augmentation": True}),
@@ -27,21 +27,24 @@ METHODS = {
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", default="0,1")
+    p.add_argument("--task", default=TASK)
     p.add_argument("--methods", default="rvs,rvs+aug", help="comma list of " + ", ".join(METHODS))
     p.add_argument("--transitions", type=int, default=50_000)
     p.add_argument("--episodes", type=int, default=40)
+    p.add_argument("--updates", type=int, default=0, help="override every method's update count")
     p.add_argument("--out", default="runs/maze-onestitch")
     args = p.parse_args()
     root = Path(args.out)
     for seed in (int(s) for s in args.seeds.split(",")):
-        data = root / f"data-s{seed}-{args.transitions}"
+        data = root / f"data-{args.task}-s{seed}-{args.transitions}"
         if not (data / "card.json").exists():
-            collect(CollectConfig(env=f"maze:{TASK}", transitions=args.transitions, num_envs=16,
+            collect(CollectConfig(env=f"maze:{args.task}", transitions=args.transitions, num_envs=16,
                                   seed=seed), data, progress=False)
         for name in args.methods.split(","):
             agent, steps, overrides = METHODS[name]
+            steps = args.updates or steps
             t0 = time.time()
-            run = train(TrainRequest(agent=agent, env=f"maze:{TASK}", steps=steps, seed=seed,
+            run = train(TrainRequest(agent=agent, env=f"maze:{args.task}", steps=steps, seed=seed,
                                      dataset=str(data), runs_root=str(root / "runs"),
                                      episodes=args.episodes, splits=("train", "test"),
                                      progress=False, overrides=overrides))

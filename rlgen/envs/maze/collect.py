@@ -83,7 +83,7 @@ def collect(cfg: CollectConfig, out: str | Path, progress: bool = True, resume: 
     layout: Layout = env_family("maze").layout(task)
     rng = np.random.default_rng(cfg.seed)
     n = cfg.num_envs
-    envs = [make_point_maze(layout.gym_id) for _ in range(n)]
+    envs = [make_point_maze(layout.gym_id, layout.maze_map) for _ in range(n)]
     writer = EpisodeWriter(out, resume=resume)
     start_transitions = writer.total_transitions
     cap = layout.max_steps if cfg.style == "regions" else cfg.stitch_length

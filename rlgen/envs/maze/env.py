@@ -19,12 +19,13 @@ OBS_DIM = 6
 SUCCESS_RADIUS = 0.45
 
 
-def make_point_maze(gym_id: str):
+def make_point_maze(gym_id: str, maze_map=None):
     """The unwrapped gymnasium-robotics env (no TimeLimit/checker wrappers: we cap ourselves)."""
     import gymnasium_robotics  # noqa: F401  (registers the ids)
 
     gym.register_envs(gymnasium_robotics)
-    return gym.make(gym_id, continuing_task=False, disable_env_checker=True).unwrapped
+    extra = {} if maze_map is None else {"maze_map": [list(row) for row in maze_map]}
+    return gym.make(gym_id, continuing_task=False, disable_env_checker=True, **extra).unwrapped
 
 
 class MazeEnv(gym.Env):
@@ -33,7 +34,7 @@ class MazeEnv(gym.Env):
     def __init__(self, layout: Layout, levels: Sequence[Hashable] = ()):
         self.layout = layout
         self.levels = list(levels)
-        self._env = make_point_maze(layout.gym_id)
+        self._env = make_point_maze(layout.gym_id, layout.maze_map)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
         self._level: str | None = None

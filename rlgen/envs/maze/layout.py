@@ -56,13 +56,21 @@ class Layout:
     max_steps: int
     ogbench_max_steps: int
     kmeans_k: int
+    # A custom map (0 free, 1 wall) passed to gymnasium-robotics as `maze_map`; None = gym_id's own.
+    maze_map: tuple[tuple[int, ...], ...] | None = None
 
     @classmethod
     def from_spec(cls, table: dict) -> Layout:
         from gymnasium_robotics.envs.maze import maps
 
         gym_id = table["gym_id"]
-        grid = tuple(tuple(1 if v == 1 else 0 for v in row) for row in getattr(maps, MAP_NAMES[gym_id]))
+        custom = table.get("maze_map")
+        if custom is not None:
+            if any(v not in (0, 1) for row in custom for v in row) or len({len(r) for r in custom}) != 1:
+                raise ValueError(f"{gym_id}: maze_map must be a rectangle of 0 (free) and 1 (wall)")
+            custom = tuple(tuple(int(v) for v in row) for row in custom)
+        source = custom if custom is not None else getattr(maps, MAP_NAMES[gym_id])
+        grid = tuple(tuple(1 if v == 1 else 0 for v in row) for row in source)
 
         def cells(xs) -> tuple[Cell, ...]:
             return tuple((int(r), int(c)) for r, c in xs)
@@ -74,7 +82,8 @@ class Layout:
                         for r in table["regions"])
         layout = cls(gym_id, grid, regions, pairs(table.get("test", [])),
                      pairs(table.get("ogbench", [])), int(table["max_steps"]),
-                     int(table.get("ogbench_max_steps", table["max_steps"])), int(table["kmeans_k"]))
+                     int(table.get("ogbench_max_steps", table["max_steps"])), int(table["kmeans_k"]),
+                     custom)
         for region in regions:
             for c in region.goals + region.starts:
                 if not layout.free(c):
