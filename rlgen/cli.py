@@ -72,6 +72,11 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
     if args.recipe:
         recipe = recipes.load_recipe(args.recipe)
+        if args.transitions is not None:  # an explicit size overrides the recipe's
+            from dataclasses import replace
+
+            n = parse_count(args.transitions)
+            recipe = replace(recipe, transitions=n, name=f"{recipe.name}-{n}", default=False)
         paths = recipes.build(recipe, out=args.out, progress=not args.quiet, device=args.device)
     else:
         if not (args.env and args.policy and args.out):
@@ -82,7 +87,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
         spec = make_env_spec(args.env, **_env_options(args))
         policy, behavior = load_policy(args.policy, spec, device=args.device, seed=args.seed)
-        paths = [collect(spec, policy, args.out, parse_count(args.transitions), args.split,
+        paths = [collect(spec, policy, args.out, parse_count(args.transitions or "100k"), args.split,
                          args.num_envs, args.seed, resume=args.resume, behavior=behavior,
                          progress=not args.quiet)]
     from rlgen.data.storage import EpisodeDataset
@@ -211,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--env", help="env spec family:task")
     c.add_argument("--policy", help="RUN_DIR, policy FILE.pt, bundled:<name>, random, or a "
                    "family's named policy (e.g. expert, oracle:0.2)")
-    c.add_argument("--transitions", default="100k")
+    c.add_argument("--transitions", help="steps to save (default 100k; overrides a recipe's size)")
     c.add_argument("--split", default="train")
     c.add_argument("--out", help="dataset directory (default for recipes: the dataset cache)")
     c.add_argument("--num-envs", type=int, default=16)

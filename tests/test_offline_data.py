@@ -185,3 +185,11 @@ def test_level_sweep_recipe_makes_one_dataset_per_level_count(tmp_path):
         assert ds.card["env"]["options"]["num_levels"] == n
         assert set(ds.levels) <= set(range(n)) and ds.card["recipe"] == out.name
     assert build(recipe, out=tmp_path / "data", progress=False) == outs  # finished: reused
+
+
+def test_collect_recipe_honours_transitions(tmp_path, capsys):
+    path = tmp_path / "small.toml"
+    path.write_text('env = "toy:identity"\npolicy = "oracle"\ntransitions = "50k"\nnum_envs = 2\n')
+    assert main(["collect", "--recipe", str(path), "--transitions", "64", "--out",
+                 str(tmp_path / "d"), "--quiet"]) == 0
+    assert 64 <= EpisodeDataset.load(tmp_path / "d").num_transitions < 100
