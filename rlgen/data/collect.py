@@ -9,22 +9,14 @@ from typing import Any
 import numpy as np
 
 from rlgen.data.storage import EpisodeWriter
-from rlgen.envs.base import EnvSpec
+from rlgen.envs.base import EnvSpec, stack_observations
 from rlgen.runs import provenance
 
 
 def _row(obs: Any, i: int) -> Any:
     if isinstance(obs, dict):
         return {k: _row(v, i) for k, v in obs.items()}
-    return obs[i] if not isinstance(obs, list | tuple) else obs[i]
-
-
-def _stack_rows(rows: list[Any]) -> Any:
-    if isinstance(rows[0], dict):
-        return {k: _stack_rows([r[k] for r in rows]) for k in rows[0]}
-    if isinstance(rows[0], np.ndarray | np.generic | int | float | bool):
-        return np.stack([np.asarray(r) for r in rows])
-    return list(rows)
+    return obs[i]
 
 
 def collect(spec: EnvSpec, policy: Any, out: str | Path, transitions: int, split: str = "train",
@@ -62,7 +54,7 @@ def collect(spec: EnvSpec, policy: Any, out: str | Path, transitions: int, split
                 if term[i] or trunc[i]:
                     writer.add_episode(
                         level=_finished_level(info, i),
-                        observations=_stack_rows(b["observations"]),
+                        observations=stack_observations(b["observations"]),
                         actions=np.asarray(b["actions"]),
                         rewards=np.asarray(b["rewards"], dtype=np.float32),
                         terminations=np.asarray(b["terminations"]),

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from rlgen.envs.base import EnvSpec
+from rlgen.envs.base import EnvSpec, stack_observations
 from rlgen.eval import stats
 
 
@@ -21,14 +21,6 @@ class Policy(Protocol):
     `begin(slots)` (new episodes start in these batch slots) and `feedback(rewards)`."""
 
     def act(self, obs: Any) -> np.ndarray: ...
-
-
-def _stack(obs_list: list[Any]) -> Any:
-    if isinstance(obs_list[0], np.ndarray):
-        return np.stack(obs_list)
-    if isinstance(obs_list[0], dict):
-        return {k: _stack([o[k] for o in obs_list]) for k in obs_list[0]}
-    return list(obs_list)
 
 
 def run_episodes(policy: Policy, spec: EnvSpec, split: str, episodes: int, num_envs: int = 8,
@@ -65,7 +57,8 @@ def run_episodes(policy: Policy, spec: EnvSpec, split: str, episodes: int, num_e
     if hasattr(policy, "begin"):
         policy.begin(np.array(started))
     while any(a is not None for a in assigned):
-        actions = policy.act(_stack(obs), infos) if uses_info else policy.act(_stack(obs))
+        batch = stack_observations(obs)
+        actions = policy.act(batch, infos) if uses_info else policy.act(batch)
         rewards = np.zeros(slots)
         new_slots = []
         for s in range(slots):
