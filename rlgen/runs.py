@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import itertools
 import json
 import os
 import platform
@@ -81,7 +82,19 @@ class RunDir:
     path: Path
 
     @classmethod
-    def create(cls, root: Path | str, name: str) -> RunDir:
+    def create(cls, root: Path | str, name: str, unique: bool = False) -> RunDir:
+        """A new run directory. `unique` (generated names): take `name`, else `name-2`, `name-3`,
+        ..., claimed by an exclusive mkdir, so runs started in the same second (a sweep launched
+        in parallel) never share a directory. Otherwise an existing non-empty `name` is refused."""
+        Path(root).mkdir(parents=True, exist_ok=True)
+        if unique:
+            for n in itertools.count(1):
+                path = Path(root) / (name if n == 1 else f"{name}-{n}")
+                try:
+                    path.mkdir()
+                    return cls(path)
+                except FileExistsError:
+                    continue
         path = Path(root) / name
         if path.exists() and any(path.iterdir()):
             raise FileExistsError(f"run directory {path} exists; pass --resume {path} to continue "

@@ -68,7 +68,7 @@ def start_run(req: TrainRequest) -> tuple[RunDir, dict[str, Any]]:
         "env_options": spec.options, "agent_config": to_dict(config),
         "eval": {"enabled": req.evaluate, "episodes": req.episodes, "splits": list(req.splits)},
     }
-    run = RunDir.create(req.runs_root, name)
+    run = RunDir.create(req.runs_root, name, unique=req.name is None)
     run.write_config(resolved)
     return run, resolved
 

@@ -79,3 +79,13 @@ def test_a_run_directory_has_one_writer(runs_root):
         with pytest.raises(FileExistsError, match="in use by another process"):
             with RunDir(run.path).lock():
                 pass
+
+
+def test_generated_run_names_never_collide(runs_root):
+    first = RunDir.create(runs_root, "ppo-toy-s0-20261126-082647", unique=True)
+    (first.path / "config.toml").write_text("")
+    second = RunDir.create(runs_root, "ppo-toy-s0-20261126-082647", unique=True)
+    assert second.path.name == "ppo-toy-s0-20261126-082647-2"
+    assert RunDir.create(runs_root, "ppo-toy-s0-20261126-082647", unique=True).path.name.endswith("-3")
+    with pytest.raises(FileExistsError, match="--resume"):
+        RunDir.create(runs_root, "ppo-toy-s0-20261126-082647")

@@ -25,7 +25,9 @@ from rlgen.envs.maze.env import SUCCESS_RADIUS
 @dataclass(frozen=True)
 class GCIQLConfig:
     """OGBench GCIQL defaults (pointmaze): 3x512 LayerNorm MLPs, lr 3e-4, batch 1024,
-    gamma 0.99, expectile 0.9, tau 0.005, goals p_cur 0.2 / p_traj 0.5 / p_rand 0.3."""
+    gamma 0.99, expectile 0.9, tau 0.005, goals p_cur 0.2 / p_traj 0.5 / p_rand 0.3, DDPG+BC
+    alpha 0.003. On stitch data OGBench also draws half the actor goals at random (the maze
+    preset, agents/gciql.toml, does)."""
 
     hidden: tuple[int, ...] = (512, 512, 512)
     lr: float = 3e-4
@@ -39,7 +41,7 @@ class GCIQLConfig:
     #: drawn from random dataset states, where only the critic knows how to get there (stitching)
     actor_p_random: float = 0.0
     actor_loss: str = "ddpgbc"  # or "awr"
-    alpha: float = 0.1          # ddpgbc: BC weight
+    alpha: float = 0.003        # ddpgbc: BC weight
     beta: float = 3.0           # awr: inverse temperature
     log_every: int = 1000
     checkpoint_every_s: float = 120.0

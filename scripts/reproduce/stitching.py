@@ -1,7 +1,7 @@
 """Goal stitching (Ghugare et al. 2024): RvS and DT, each with and without temporal augmentation,
 and GCIQL, on region datasets of the point mazes; writes a success table (train vs held-out pairs).
 
-    python scripts/reproduce/stitching.py --variant cpu   # minutes on a 2-core CPU, umaze only
+    python scripts/reproduce/stitching.py --variant cpu   # about an hour on a 2-core CPU
     python scripts/reproduce/stitching.py --variant paper # 1M transitions, 1M updates, 2x1024 MLP (GPU)
 
 Datasets are built once under --data (recipes datasets/maze-<maze>-regions.toml).
@@ -28,11 +28,14 @@ METHODS = {
 
 VARIANTS = {
     # CPU: small nets and budgets; numbers are indicative only.
-    "cpu": {"transitions": "200k", "episodes": 20, "tasks": ["pointmaze-umaze"],
-            "steps": {"rvs": 5000, "gcdt": 1500, "gciql": 5000},
+    # GCIQL as in scripts/reproduce/maze_onestitch_effects.py (2x256, lr 1e-3, target tau 0.02).
+    "cpu": {"transitions": "200k", "episodes": 20,
+            "tasks": ["pointmaze-umaze", "pointmaze-medium", "pointmaze-large"],
+            "steps": {"rvs": 5000, "gcdt": 1500, "gciql": 20000},
             "overrides": {"rvs": {"hidden": [256, 256]},
                           "gcdt": {"batch_size": 64, "dropout": 0.0, "lr": 3e-4},
-                          "gciql": {"hidden": [256, 256, 256], "batch_size": 256}}},
+                          "gciql": {"hidden": [256, 256], "batch_size": 256, "lr": 1e-3,
+                                    "target_tau": 0.02}}},
     # Paper: 1M transitions, 1M updates, RvS 2x1024 MLP, DT 3x128 context 5, 10 episodes per pair.
     "paper": {"transitions": "1M", "episodes": 100,
               "tasks": ["pointmaze-umaze", "pointmaze-medium", "pointmaze-large"],
