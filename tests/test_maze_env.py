@@ -11,8 +11,7 @@ from rlgen.eval.evaluate import evaluate
 from rlgen.registry import UnknownNameError, make_env_spec
 
 TASKS = ["pointmaze-umaze", "pointmaze-medium", "pointmaze-large", "pointmaze-umaze-onestitch",
-         "pointmaze-serpentine-onestitch", "pointmaze-pocket-onestitch", "pointmaze-pocket-overlap",
-         "pointmaze-hook"]
+         "pointmaze-serpentine-onestitch", "pointmaze-pocket-onestitch", "pointmaze-hook"]
 
 
 @pytest.mark.parametrize("task", TASKS)
