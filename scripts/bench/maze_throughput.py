@@ -31,7 +31,7 @@ AGENTS = [
     ("rvs", "cpu: 2x256, batch 256", {"hidden": [256, 256]}),
     ("rvs", "cpu + augmentation (eps 0.5)", {"hidden": [256, 256], "temporal_augmentation": True}),
     ("gciql", "paper: 3x512, batch 1024", {}),
-    ("gciql", "cpu: 3x256, batch 256", {"hidden": [256, 256, 256], "batch_size": 256}),
+    ("gciql", "cpu: 2x256, batch 256", {"hidden": [256, 256], "batch_size": 256, "lr": 1e-3}),
     ("gcdt", "paper: 3x128, ctx 5, batch 256", {}),
     ("gcdt", "cpu: 3x128, ctx 5, batch 64", {"batch_size": 64, "dropout": 0.0}),
 ]
