@@ -123,3 +123,36 @@ def test_offline_resume_continues_from_the_checkpoint(toy_dataset, runs_root, mo
     T.resume(run.path, progress=False)
     assert torch.load(run.checkpoint_path, weights_only=True)["step"] == 60
     assert [m["step"] for m in run.metrics()] == [10, 20, 30, 40, 50, 60]
+
+
+def test_resume_keeps_the_best_validation_weights(toy_dataset, runs_root, monkeypatch):
+    from rlgen.runs import RunDir
+
+    calls = {"n": 0}
+    original = RunDir.log
+
+    def interrupt_on_fifth_log(self, step, metrics):  # logs: train 10, val 10, train 20, val 20, train 30
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        original(self, step, metrics)
+
+    monkeypatch.setattr(RunDir, "log", interrupt_on_fifth_log)
+    overrides = {**SMALL, "batch_size": 32, "checkpoint_every_s": 0.0, "eval_every": 10,
+                 "eval_episodes": 4}
+    with pytest.raises(KeyboardInterrupt):
+        T.train(T.TrainRequest("bc", "toy:identity", steps=60, dataset=toy_dataset, name="b",
+                               runs_root=str(runs_root), overrides=overrides, evaluate=False,
+                               progress=False))
+    monkeypatch.setattr(RunDir, "log", original)
+    run = RunDir.open(runs_root / "b")
+    mid = torch.load(run.checkpoint_path, weights_only=True)
+    assert mid["best"]["step"] in (10, 20) and set(mid["best"]["nets"]) == set(mid["nets"])
+    T.resume(run.path, progress=False)
+    metrics = run.metrics()
+    vals = [(m["step"], m["val/episode_return"]) for m in metrics if "val/episode_return" in m]
+    assert [s for s, _ in vals] == [10, 20, 30, 40, 50, 60]
+    best_step = max(vals, key=lambda sv: sv[1])[0]  # first maximum, as model selection keeps it
+    assert [m["val/best_step"] for m in metrics if "val/best_step" in m] == [best_step]
+    final = torch.load(run.checkpoint_path, weights_only=True)
+    assert final["best"]["step"] == best_step and "nets" not in final["best"]

@@ -126,6 +126,7 @@ class OfflineAgent(Agent):
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.step = 0
         self.best: dict[str, Any] | None = None
+        self.stale = 0  # validation rounds since the best one (early stopping)
         self.build()
         for net in self.nets.values():
             net.to(device)
@@ -210,7 +211,7 @@ class OfflineAgent(Agent):
             self.load_state(state)
         bar = tqdm(total=budget, initial=self.step, unit="grad", desc=f"{self.name} {self.spec.id}",
                    disable=not progress, dynamic_ncols=True)
-        last_ckpt, stale, t0 = time.time(), 0, time.time()
+        last_ckpt, t0 = time.time(), time.time()
         stop = False
         while self.step < budget and not stop:
             for net in self.nets.values():
@@ -232,10 +233,10 @@ class OfflineAgent(Agent):
                 if self.best is None or score > self.best["score"]:
                     self.best = {"score": score, "step": self.step,
                                  "nets": {k: copy.deepcopy(v.state_dict()) for k, v in self.nets.items()}}
-                    stale = 0
+                    self.stale = 0
                 else:
-                    stale += 1
-                    stop = bool(cfg.patience) and stale >= cfg.patience
+                    self.stale += 1
+                    stop = bool(cfg.patience) and self.stale >= cfg.patience
             if time.time() - last_ckpt >= cfg.checkpoint_every_s or self.step >= budget or stop:
                 run.save_checkpoint(self.state())
                 last_ckpt = time.time()
@@ -253,7 +254,10 @@ class OfflineAgent(Agent):
                                "optimizers": {k: v.state_dict() for k, v in self.optimizers.items()},
                                "sampler_rng": json.dumps(self.sampler.rng.bit_generator.state)}
         if self.best is not None:
-            out["best"] = {"score": self.best["score"], "step": self.best["step"]}
+            # Mid-run checkpoints carry the best weights so that a resumed run still returns them;
+            # the final checkpoint's own weights are the best ones.
+            out["best"] = {"score": self.best["score"], "step": self.best["step"],
+                           "stale": self.stale, **({} if final else {"nets": self.best["nets"]})}
         return out
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -265,6 +269,11 @@ class OfflineAgent(Agent):
         self.step = int(state.get("step", 0))
         if "sampler_rng" in state and self.sampler is not None:
             self.sampler.rng.bit_generator.state = json.loads(state["sampler_rng"])
+        if "best" in state:
+            best = state["best"]
+            nets = best.get("nets") or {k: copy.deepcopy(v.state_dict()) for k, v in self.nets.items()}
+            self.best = {"score": float(best["score"]), "step": int(best["step"]), "nets": nets}
+            self.stale = int(best.get("stale", 0))
 
     def policy(self, deterministic: bool | None = None, seed: int = 0):
         for net in self.nets.values():

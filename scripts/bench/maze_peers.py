@@ -28,10 +28,13 @@ from _timing import (  # noqa: E402
 quiet_torch_threads(1)
 
 import argparse  # noqa: E402
+import copy  # noqa: E402
+import shutil  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 
+import d3rlpy  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
@@ -106,8 +109,6 @@ def main() -> None:
         return args.updates / (time.perf_counter() - t0)
 
     rvs = agent("rvs", {"hidden": [256, 256]})
-    import copy
-
     net = copy.deepcopy(rvs.modules["actor"])  # same architecture, trained on its own
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     x_all = torch.as_tensor(np.concatenate([data.observations, data.observations[:, :2]], 1))
@@ -123,8 +124,6 @@ def main() -> None:
         opt.step()
 
     gciql = agent("gciql", {"hidden": [256, 256], "batch_size": 256, "lr": 1e-3})
-
-    import d3rlpy
 
     ends = np.zeros(len(data), dtype=bool)
     ends[np.unique(data.last)] = True
@@ -151,6 +150,7 @@ def main() -> None:
     print(table(RATE_HEADER, rate_rows({k: rates[k] for k in list(cases)[2:]},
                                        "d3rlpy IQL 2x256", "upd/s", ",.1f")))
     print(f"\nload average after: {load_average()}")
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

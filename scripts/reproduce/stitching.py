@@ -75,8 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="runs/stitching")
     p.add_argument("--device", default="auto")
     p.add_argument("--steps-scale", type=float, default=1.0, help="multiply every update budget")
+    p.add_argument("--transitions", help="dataset size per maze (default: the variant's)")
+    p.add_argument("--episodes", type=int, help="evaluation episodes per split (default: the variant's)")
     args = p.parse_args(argv)
-    v = VARIANTS[args.variant]
+    v = dict(VARIANTS[args.variant])
+    v["transitions"] = args.transitions or v["transitions"]
+    v["episodes"] = args.episodes or v["episodes"]
     tasks = args.tasks.split(",") if args.tasks else v["tasks"]
     methods = args.methods.split(",")
     for m in methods:
