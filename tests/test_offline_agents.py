@@ -99,25 +99,32 @@ def test_filtered_bc_keeps_top_episodes(toy_dataset):
     assert kept.episode_returns().min() >= np.quantile(ds.episode_returns(), 0.7)
 
 
-def test_offline_resume_continues_from_the_checkpoint(toy_dataset, runs_root, monkeypatch):
+def _train_until_log(monkeypatch, n: int, request: T.TrainRequest) -> None:
+    """Run `request` and interrupt it (as Ctrl-C would) at its n-th metrics log."""
     from rlgen.runs import RunDir
 
     calls = {"n": 0}
     original = RunDir.log
 
-    def interrupt_on_third_log(self, step, metrics):
+    def interrupt(self, step, metrics):
         calls["n"] += 1
-        if calls["n"] == 3:
+        if calls["n"] == n:
             raise KeyboardInterrupt
         original(self, step, metrics)
 
-    monkeypatch.setattr(RunDir, "log", interrupt_on_third_log)
+    with monkeypatch.context() as m:
+        m.setattr(RunDir, "log", interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            T.train(request)
+
+
+def test_offline_resume_continues_from_the_checkpoint(toy_dataset, runs_root, monkeypatch):
+    from rlgen.runs import RunDir
+
     overrides = {**SMALL, "batch_size": 32, "checkpoint_every_s": 0.0}
-    with pytest.raises(KeyboardInterrupt):
-        T.train(T.TrainRequest("cql", "toy:identity", steps=60, dataset=toy_dataset, name="r",
-                               runs_root=str(runs_root), overrides=overrides, evaluate=False,
-                               progress=False))
-    monkeypatch.setattr(RunDir, "log", original)
+    _train_until_log(monkeypatch, 3, T.TrainRequest(
+        "cql", "toy:identity", steps=60, dataset=toy_dataset, name="r", runs_root=str(runs_root),
+        overrides=overrides, evaluate=False, progress=False))
     run = RunDir.open(runs_root / "r")
     assert torch.load(run.checkpoint_path, weights_only=True)["step"] == 29
     T.resume(run.path, progress=False)
@@ -128,23 +135,12 @@ def test_offline_resume_continues_from_the_checkpoint(toy_dataset, runs_root, mo
 def test_resume_keeps_the_best_validation_weights(toy_dataset, runs_root, monkeypatch):
     from rlgen.runs import RunDir
 
-    calls = {"n": 0}
-    original = RunDir.log
-
-    def interrupt_on_fifth_log(self, step, metrics):  # logs: train 10, val 10, train 20, val 20, train 30
-        calls["n"] += 1
-        if calls["n"] == 5:
-            raise KeyboardInterrupt
-        original(self, step, metrics)
-
-    monkeypatch.setattr(RunDir, "log", interrupt_on_fifth_log)
     overrides = {**SMALL, "batch_size": 32, "checkpoint_every_s": 0.0, "eval_every": 10,
                  "eval_episodes": 4}
-    with pytest.raises(KeyboardInterrupt):
-        T.train(T.TrainRequest("bc", "toy:identity", steps=60, dataset=toy_dataset, name="b",
-                               runs_root=str(runs_root), overrides=overrides, evaluate=False,
-                               progress=False))
-    monkeypatch.setattr(RunDir, "log", original)
+    # logs: train 10, val 10, train 20, val 20, train 30 <- interrupted there
+    _train_until_log(monkeypatch, 5, T.TrainRequest(
+        "bc", "toy:identity", steps=60, dataset=toy_dataset, name="b", runs_root=str(runs_root),
+        overrides=overrides, evaluate=False, progress=False))
     run = RunDir.open(runs_root / "b")
     mid = torch.load(run.checkpoint_path, weights_only=True)
     assert mid["best"]["step"] in (10, 20) and set(mid["best"]["nets"]) == set(mid["nets"])
