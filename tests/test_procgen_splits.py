@@ -34,12 +34,12 @@ def test_test_split_drops_duplicates_of_train_levels():
     assert kept == []
 
 
-@pytest.mark.parametrize("game", ["coinrun", "maze"])
-def test_shipped_signatures_match_recomputation(game):
-    sigs = json.loads(shipped_path(game, "easy").read_text())["signatures"]
+@pytest.mark.parametrize(("game", "mode"), [("coinrun", "easy"), ("maze", "easy"), ("ninja", "hard")])
+def test_shipped_signatures_match_recomputation(game, mode):
+    sigs = json.loads(shipped_path(game, mode).read_text())["signatures"]
     rng = np.random.default_rng(1)
     for seed in rng.choice([int(k) for k in sigs], size=5, replace=False):
-        assert level_signature(game, "easy", int(seed)) == sigs[str(seed)]
+        assert level_signature(game, mode, int(seed)) == sigs[str(seed)]
 
 
 def test_signature_identifies_a_level():
