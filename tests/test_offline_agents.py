@@ -152,3 +152,6 @@ def test_resume_keeps_the_best_validation_weights(toy_dataset, runs_root, monkey
     assert [m["val/best_step"] for m in metrics if "val/best_step" in m] == [best_step]
     final = torch.load(run.checkpoint_path, weights_only=True)
     assert final["best"]["step"] == best_step and "nets" not in final["best"]
+    saved = run.checkpoint_path.read_bytes()
+    T.resume(run.path, progress=False)  # a finished run: nothing more to train, log or save
+    assert run.metrics() == metrics and run.checkpoint_path.read_bytes() == saved

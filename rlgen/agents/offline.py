@@ -209,6 +209,8 @@ class OfflineAgent(Agent):
         cfg = self.config
         if state is not None:
             self.load_state(state)
+            if state.get("final"):
+                return  # finished (budget spent or stopped early): its weights are the selected ones
         bar = tqdm(total=budget, initial=self.step, unit="grad", desc=f"{self.name} {self.spec.id}",
                    disable=not progress, dynamic_ncols=True)
         last_ckpt, t0 = time.time(), time.time()
@@ -269,8 +271,10 @@ class OfflineAgent(Agent):
         self.step = int(state.get("step", 0))
         if "sampler_rng" in state and self.sampler is not None:
             self.sampler.rng.bit_generator.state = json.loads(state["sampler_rng"])
-        if "best" in state:
-            best = state["best"]
+        best = state.get("best")
+        # A final checkpoint's weights are the best ones; a mid-run one carries them (checkpoints
+        # older than that carry only the score, and then selection starts afresh).
+        if best is not None and ("nets" in best or state.get("final")):
             nets = best.get("nets") or {k: copy.deepcopy(v.state_dict()) for k, v in self.nets.items()}
             self.best = {"score": float(best["score"]), "step": int(best["step"]), "nets": nets}
             self.stale = int(best.get("stale", 0))

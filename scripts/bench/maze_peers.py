@@ -51,7 +51,7 @@ def main() -> None:
     torch.set_num_threads(1)
 
     from rlgen.agents.goal_sampling import GoalData
-    from rlgen.config import build_config
+    from rlgen.config import build_config, load_preset
     from rlgen.data.storage import EpisodeDataset
     from rlgen.envs.maze.collect import CollectConfig, collect
     from rlgen.envs.maze.env import make_point_maze
@@ -96,7 +96,8 @@ def main() -> None:
 
     def agent(name: str, overrides: dict):
         cls = agent_class(name)
-        a = cls(spec, build_config(cls.config_class, overrides), torch.device("cpu"))
+        preset = {k: v for k, v in load_preset(name, "maze").items() if k != "steps"}
+        a = cls(spec, build_config(cls.config_class, preset, overrides), torch.device("cpu"))
         a.attach(data)
         for m in a.modules.values():
             m.train()

@@ -40,7 +40,7 @@ def main() -> None:
     p.add_argument("--k", default="", help="comma list of K (default: the task's)")
     p.add_argument("--epsilon", type=float, default=0.5)
     p.add_argument("--samples", type=int, default=400_000)
-    p.add_argument("--out", default="runs/maze-onestitch")
+    p.add_argument("--out", default="runs/maze-coverage")
     args = p.parse_args()
 
     spec = make_env_spec(f"maze:{args.task}")

@@ -1,7 +1,7 @@
 """Goal stitching (Ghugare et al. 2024): RvS and DT, each with and without temporal augmentation,
 and GCIQL, on region datasets of the point mazes; writes a success table (train vs held-out pairs).
 
-    python scripts/reproduce/stitching.py --variant cpu   # about an hour on a 2-core CPU
+    python scripts/reproduce/stitching.py --variant cpu   # ~30 min on a 2-core CPU
     python scripts/reproduce/stitching.py --variant paper # 1M transitions, 1M updates, 2x1024 MLP (GPU)
 
 Datasets are built once under --data (recipes datasets/maze-<maze>-regions.toml).
@@ -50,7 +50,12 @@ def build_dataset(task: str, data_root: Path, transitions: str) -> Path:
     from rlgen.data.recipes import build, load_recipe
 
     maze = task.removeprefix("pointmaze-")
-    recipe = load_recipe(Path(__file__).resolve().parents[2] / "datasets" / f"maze-{maze}-regions.toml")
+    path = Path(__file__).resolve().parents[2] / "datasets" / f"maze-{maze}-regions.toml"
+    if not path.exists():
+        raise SystemExit(f"rlgen: error: {task} has no region recipe ({path.name}); this script runs "
+                         "the paper's mazes (umaze, medium, large); one-stitch layouts: "
+                         "scripts/reproduce/maze_onestitch_effects.py")
+    recipe = load_recipe(path)
     recipe = dataclasses.replace(recipe, transitions=parse_count(transitions))
     return build(recipe, out=data_root / f"maze-{maze}-regions-{transitions}")[0]
 
@@ -64,6 +69,7 @@ def per_pair(run: Path) -> dict[str, dict[str, float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from rlgen.registry import make_env_spec
     from rlgen.train import TrainRequest, train
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -91,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for task in tasks:
         data = build_dataset(task, Path(args.data), v["transitions"])
-        spec_splits = ["train", "test"] + (["ogbench"] if task != "pointmaze-umaze" and
-                                           "onestitch" not in task else [])
+        spec_splits = ["train", "test"] + (["ogbench"] if "ogbench" in
+                                           make_env_spec(f"maze:{task}").splits else [])
         for method in methods:
             agent, extra = METHODS[method]
             for seed in [int(s) for s in args.seeds.split(",")]:
