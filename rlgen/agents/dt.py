@@ -115,9 +115,7 @@ class DT(OfflineAgent):
     condition_on_return = True
 
     def build(self) -> None:
-        env = self.spec.make_env()
-        n = int(env.action_space.n)
-        env.close()
+        n = self.spec.num_actions
         cfg = self.config
         if cfg.condition_on_return != self.condition_on_return:
             from dataclasses import replace

@@ -57,10 +57,7 @@ def load_policy(source: str, spec: EnvSpec, device: str = "cpu", seed: int = 0,
     """(policy, behaviour description for the dataset card)."""
     named = spec.impl.named_policies(spec) if hasattr(spec.impl, "named_policies") else {}
     if source == "random":
-        env = spec.make_env()
-        n = int(env.action_space.n)
-        env.close()
-        return RandomPolicy(n, seed), {"kind": "random", "description": "uniform random actions"}
+        return RandomPolicy(spec.num_actions, seed), {"kind": "random", "description": "uniform random actions"}
     if source.split(":")[0] in named:
         name, _, arg = source.partition(":")
         policy = named[name](arg, seed=seed) if arg else named[name](seed=seed)

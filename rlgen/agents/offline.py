@@ -172,10 +172,7 @@ class OfflineAgent(Agent):
         if self.config.encoder:  # encoder kwargs given: the default scorer over that encoder
             from rlgen.nets.scorer import EncoderScorer
 
-            env = self.spec.make_env()
-            n = int(env.action_space.n)
-            env.close()
-            return EncoderScorer(self.make_encoder(), n, outputs_per_action)
+            return EncoderScorer(self.make_encoder(), self.spec.num_actions, outputs_per_action)
         return self.spec.impl.make_scorer(self.spec, outputs_per_action=outputs_per_action)
 
     def make_encoder(self) -> nn.Module:

@@ -150,11 +150,8 @@ class PPO(Agent):
 
     def __init__(self, spec, config: PPOConfig, device, seed: int = 0):
         super().__init__(spec, config, device, seed)
-        probe = spec.make_env()
-        num_actions = int(probe.action_space.n)
-        probe.close()
         encoder = spec.impl.make_encoder(spec, **config.encoder)
-        self.model = ActorCritic(encoder, num_actions).to(device)
+        self.model = ActorCritic(encoder, spec.num_actions).to(device)
         self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, eps=1e-5)
         self.global_step, self.update = 0, 0

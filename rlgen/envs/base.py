@@ -111,10 +111,7 @@ class EnvFamily:
         """The network the discrete-action agents learn through (see rlgen.nets.scorer)."""
         from rlgen.nets.scorer import EncoderScorer
 
-        env = spec.make_env()
-        n = int(env.action_space.n)
-        env.close()
-        return EncoderScorer(self.make_encoder(spec), n, outputs_per_action)
+        return EncoderScorer(self.make_encoder(spec), spec.num_actions, outputs_per_action)
 
 
 @dataclass
@@ -134,6 +131,16 @@ class EnvSpec:
 
     def make_env(self, **kwargs: Any) -> gym.Env:
         return self.impl.make_env(self.task, self.options, **kwargs)
+
+    @cached_property
+    def num_actions(self) -> int:
+        """Size of the discrete action space (probes one env once)."""
+        env = self.make_env()
+        space = env.action_space
+        env.close()
+        if not isinstance(space, gym.spaces.Discrete):
+            raise ValueError(f"{self.id} has {type(space).__name__} actions; this needs discrete ones")
+        return int(space.n)
 
     def make_vec_env(self, split: str = "train", num_envs: int = 1, seed: int = 0):
         return self.impl.make_vec_env(self, self.splits[split].levels, num_envs, seed)

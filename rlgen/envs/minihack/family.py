@@ -124,10 +124,7 @@ class MiniHackFamily(EnvFamily):
     def make_scorer(self, spec: EnvSpec, outputs_per_action: int = 1):
         from rlgen.envs.minihack.encoder import GlyphScorer
 
-        env = spec.make_env()
-        n = int(env.action_space.n)
-        env.close()
-        return GlyphScorer(self.make_encoder(spec), n, outputs_per_action)
+        return GlyphScorer(self.make_encoder(spec), spec.num_actions, outputs_per_action)
 
     def return_bounds(self, task: str, options: dict[str, Any]) -> tuple[float, float]:
         # Navigation tasks pay 1 for reaching the goal and 0 otherwise.
