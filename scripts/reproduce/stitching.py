@@ -44,18 +44,23 @@ VARIANTS = {
 }
 
 
-def build_dataset(task: str, data_root: Path, transitions: str) -> Path:
-    import dataclasses
-
-    from rlgen.data.recipes import build, load_recipe
-
+def region_recipe(task: str) -> Path:
     maze = task.removeprefix("pointmaze-")
     path = Path(__file__).resolve().parents[2] / "datasets" / f"maze-{maze}-regions.toml"
     if not path.exists():
         raise SystemExit(f"rlgen: error: {task} has no region recipe ({path.name}); this script runs "
                          "the paper's mazes (umaze, medium, large); one-stitch layouts: "
                          "scripts/reproduce/maze_onestitch_effects.py")
-    recipe = load_recipe(path)
+    return path
+
+
+def build_dataset(task: str, data_root: Path, transitions: str) -> Path:
+    import dataclasses
+
+    from rlgen.data.recipes import build, load_recipe
+
+    maze = task.removeprefix("pointmaze-")
+    recipe = load_recipe(region_recipe(task))
     recipe = dataclasses.replace(recipe, transitions=parse_count(transitions))
     return build(recipe, out=data_root / f"maze-{maze}-regions-{transitions}")[0]
 
@@ -92,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     for m in methods:
         if m not in METHODS:
             raise SystemExit(f"rlgen: error: unknown method {m!r}; known: {', '.join(METHODS)}")
+    for task in tasks:  # before any run starts
+        region_recipe(task)
     out = Path(args.out) / args.variant
     out.mkdir(parents=True, exist_ok=True)
     rows = []
