@@ -68,7 +68,7 @@ def test_td_baseline_beats_rvs_on_held_out_pairs(tmp_path, data):
 
     Measured on 2026-11-26 (same machine), held-out success, GCIQL vs plain RvS: seed 0 0.96 vs
     0.54, seed 1 1.00 vs 0.58, seed 2 0.84 vs 0.78, seed 3 0.80 vs 0.62 (train pairs: GCIQL
-    0.70-0.74, RvS 0.98-1.00; the long in-region paths are where the critic is least
+    0.70-0.74, RvS 0.98-1.00; probably the long in-region paths, where the critic is least
     converged). With the earlier BC weight alpha 0.1 the actor stayed BC-like: seed 0 held-out
     0.24 (tau 0.02) and 0.44 (tau 0.005), no better than RvS.
     """

@@ -20,10 +20,14 @@ RVS = {"hidden": [256, 256]}
 # a 2x256 network at batch 256 and lr 1e-3, and a faster target (tau 0.02 instead of 0.005) so
 # that values propagate along ~100-step paths within 20k updates.
 GCIQL = {"hidden": [256, 256], "batch_size": 256, "lr": 1e-3, "target_tau": 0.02}
+# CPU-sized DT, as in scripts/reproduce/stitching.py's CPU variant (3 layers, width 128, context 5).
+DT = {"batch_size": 64, "dropout": 0.0, "lr": 3e-4}
 METHODS = {
     "rvs": ("rvs", 10_000, RVS),
     "rvs+aug": ("rvs", 10_000, {**RVS, "temporal_augmentation": True}),
     "gciql": ("gciql", 20_000, GCIQL),
+    "dt": ("gcdt", 3000, DT),
+    "dt+aug": ("gcdt", 3000, {**DT, "temporal_augmentation": True}),
 }
 
 
