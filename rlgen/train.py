@@ -48,14 +48,21 @@ def build_agent(resolved: dict[str, Any], device_name: str | None = None):
     return agent, spec
 
 
+def agent_config(agent: str, family: str, overrides: dict[str, Any] | None = None) -> tuple[Any, Any]:
+    """(config, the preset's `steps` or None): the agent's config dataclass from its preset for
+    this family (agents/<agent>.toml), with `overrides` on top."""
+    cls = agent_class(agent)
+    preset = load_preset(agent, family)
+    preset_steps = preset.pop("steps", None)  # a preset may size the default budget
+    return build_config(cls.config_class, preset, overrides or {}), preset_steps
+
+
 def start_run(req: TrainRequest) -> tuple[RunDir, dict[str, Any]]:
     if req.dataset is not None and not Path(req.dataset).exists():
         raise FileNotFoundError(f"dataset {req.dataset} does not exist")  # before any run dir
     spec = make_env_spec(req.env, **req.env_options)
     cls = agent_class(req.agent)
-    preset = load_preset(req.agent, spec.family)
-    preset_steps = preset.pop("steps", None)  # a preset may size the default budget
-    config = build_config(cls.config_class, preset, req.overrides)
+    config, preset_steps = agent_config(req.agent, spec.family, req.overrides)
     if req.steps is not None:
         steps = parse_count(req.steps)
     else:

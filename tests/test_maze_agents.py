@@ -92,13 +92,9 @@ def test_dt_policy_keeps_per_slot_history(dataset):
 
 def test_stitching_reproduction_script_writes_its_table(tmp_path):
     """The paper variant's code path (network sizes, all splits) at a toy budget."""
-    import importlib.util
-    from pathlib import Path
+    from conftest import load_script
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "reproduce" / "stitching.py"
-    module_spec = importlib.util.spec_from_file_location("stitching", path)
-    stitching = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(stitching)
+    stitching = load_script("reproduce/stitching.py")
     assert stitching.main(["--variant", "paper", "--tasks", "pointmaze-medium",
                            "--methods", "RvS + aug,GCIQL", "--transitions", "4k",
                            "--steps-scale", "0.00001", "--episodes", "2", "--device", "cpu",

@@ -51,11 +51,11 @@ def main() -> None:
     torch.set_num_threads(1)
 
     from rlgen.agents.goal_sampling import GoalData
-    from rlgen.config import build_config, load_preset
     from rlgen.data.storage import EpisodeDataset
     from rlgen.envs.maze.collect import CollectConfig, collect
     from rlgen.envs.maze.env import make_point_maze
     from rlgen.registry import agent_class, make_env_spec
+    from rlgen.train import agent_config
 
     spec = make_env_spec(f"maze:{args.task}")
     layout = spec.impl.layout(args.task)
@@ -95,9 +95,7 @@ def main() -> None:
     data = GoalData.from_dataset(EpisodeDataset.load(path))
 
     def agent(name: str, overrides: dict):
-        cls = agent_class(name)
-        preset = {k: v for k, v in load_preset(name, "maze").items() if k != "steps"}
-        a = cls(spec, build_config(cls.config_class, preset, overrides), torch.device("cpu"))
+        a = agent_class(name)(spec, agent_config(name, spec.family, overrides)[0], torch.device("cpu"))
         a.attach(data)
         for m in a.modules.values():
             m.train()

@@ -20,10 +20,11 @@ from pathlib import Path
 import torch
 
 from rlgen.agents.goal_sampling import GoalData
-from rlgen.config import build_config, load_preset, parse_count
+from rlgen.config import parse_count
 from rlgen.data.recipes import build, load_recipe
 from rlgen.data.storage import EpisodeDataset
 from rlgen.registry import agent_class, make_env_spec
+from rlgen.train import agent_config
 
 # (agent, label, config overrides): paper sizes are the agents' defaults (agents/*.toml).
 AGENTS = [
@@ -51,9 +52,7 @@ def collect_rate(recipe_name: str, transitions: int, out: Path) -> tuple[Path, d
 
 def update_rate(agent: str, overrides: dict, env: str, data: GoalData, seconds: float) -> float:
     spec = make_env_spec(env)
-    cls = agent_class(agent)
-    preset = {k: v for k, v in load_preset(agent, spec.family).items() if k != "steps"}
-    a = cls(spec, build_config(cls.config_class, preset, overrides), torch.device("cpu"))
+    a = agent_class(agent)(spec, agent_config(agent, spec.family, overrides)[0], torch.device("cpu"))
     a.attach(data)  # K-means for augmentation runs here, outside the timed loop
     for m in a.modules.values():
         m.train()
