@@ -43,7 +43,10 @@ def main() -> None:
     p.add_argument("--out", default="runs/maze-coverage")
     args = p.parse_args()
 
-    spec = make_env_spec(f"maze:{args.task}")
+    try:
+        spec = make_env_spec(f"maze:{args.task}")
+    except ValueError as e:
+        raise SystemExit(f"rlgen: error: {e}") from None
     layout = spec.impl.layout(args.task)
     data_dir = Path(args.out) / f"data-{args.task}-s{args.seed}-{args.transitions}"
     if not (data_dir / "card.json").exists():

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from rlgen.envs.maze.collect import CollectConfig, collect
+from rlgen.registry import make_env_spec
 from rlgen.train import TrainRequest, train
 
 TASK = "pointmaze-hook"  # --task overrides
@@ -41,13 +42,21 @@ def main() -> None:
     p.add_argument("--updates", type=int, default=0, help="override every method's update count")
     p.add_argument("--out", default="runs/maze-onestitch")
     args = p.parse_args()
+    methods = args.methods.split(",")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise SystemExit(f"rlgen: error: unknown method(s) {', '.join(unknown)}; known: {', '.join(METHODS)}")
+    try:
+        make_env_spec(f"maze:{args.task}")
+    except ValueError as e:
+        raise SystemExit(f"rlgen: error: {e}") from None
     root = Path(args.out)
     for seed in (int(s) for s in args.seeds.split(",")):
         data = root / f"data-{args.task}-s{seed}-{args.transitions}"
         if not (data / "card.json").exists():
             collect(CollectConfig(env=f"maze:{args.task}", transitions=args.transitions, num_envs=16,
                                   seed=seed), data, progress=False)
-        for name in args.methods.split(","):
+        for name in methods:
             agent, steps, overrides = METHODS[name]
             steps = args.updates or steps
             t0 = time.time()
