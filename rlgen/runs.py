@@ -214,3 +214,42 @@ class RunDir:
         if not path.exists():
             raise FileNotFoundError(f"{path} not found: the run has not been evaluated yet")
         return json.loads(path.read_text())
+
+
+@dataclass
+class FitResult:
+    """What `Agent.fit` returns: the budget actually spent, wall time, and the last value of
+    every metric it logged (meta-training reads fitness from here, with no files involved)."""
+
+    steps: int
+    wall_time_s: float
+    metrics: dict[str, float]
+
+
+class NullRun:
+    """A run that writes nothing: `fit` in-process (meta-training calls it thousands of times).
+
+    Logged metrics are kept in memory (`last`, and `history` when `keep_history`); checkpoints
+    and snapshots are dropped."""
+
+    path = None
+
+    def __init__(self, keep_history: bool = False):
+        self.last: dict[str, float] = {}
+        self.keep_history = keep_history
+        self.history: list[dict[str, float]] = []
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        values = {k: float(v) for k, v in metrics.items()}
+        self.last.update(values)
+        if self.keep_history:
+            self.history.append({"step": int(step), **values})
+
+    def save_checkpoint(self, state: dict[str, Any]) -> None:
+        pass
+
+    def save_snapshot(self, step: int, state: dict[str, Any]) -> None:
+        return None
+
+    def close(self) -> None:
+        pass
