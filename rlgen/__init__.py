@@ -6,7 +6,8 @@ import os
 # another process shares the cores.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from rlgen.registry import UnknownNameError, make_env, make_env_spec
+from rlgen.errors import UnknownNameError
+from rlgen.registry import make_env, make_env_spec
 
 __version__ = "0.1.0"
 __all__ = ["UnknownNameError", "make_env", "make_env_spec", "__version__"]

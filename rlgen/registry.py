@@ -6,11 +6,12 @@ top-level `envs/` or `agents/` folder.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from typing import Any
 
-ENV_FAMILIES: dict[str, str] = {
+from rlgen.errors import UnknownNameError
+
+ENV_FAMILIES: dict[str, Any] = {
     "procgen": "rlgen.envs.procgen:ProcgenFamily",
     "minihack": "rlgen.envs.minihack:MiniHackFamily",
     "toy": "rlgen.envs.toy:ToyFamily",
@@ -18,7 +19,7 @@ ENV_FAMILIES: dict[str, str] = {
     "webshop": "rlgen.envs.webshop.family:WebShopFamily",
 }
 
-AGENTS: dict[str, str] = {
+AGENTS: dict[str, Any] = {
     "ppo": "rlgen.agents.ppo:PPO",
     "bc": "rlgen.agents.bc:BC",
     "cql": "rlgen.agents.cql:CQL",
@@ -31,23 +32,41 @@ AGENTS: dict[str, str] = {
     "gciql": "rlgen.agents.gciql:GCIQL",
 }
 
+#: PPO actor objectives (see rlgen.agents.objectives); a config's `objective` names one.
+OBJECTIVES: dict[str, Any] = {
+    "clip": "rlgen.agents.objectives:ClippedSurrogate",
+}
 
-class UnknownNameError(ValueError):
-    """A name that is not registered; the message lists the close matches."""
+#: Wrappers for online agents' training envs only (see rlgen.envs.wrappers).
+TRAINING_WRAPPERS: dict[str, Any] = {}
 
-    def __init__(self, kind: str, name: str, known: list[str]):
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        super().__init__(f"unknown {kind} {name!r}.{hint} Known: {', '.join(sorted(known))}.")
-        self.kind, self.name, self.suggestions = kind, name, close
+TABLES: dict[str, dict[str, Any]] = {
+    "env family": ENV_FAMILIES, "agent": AGENTS, "objective": OBJECTIVES,
+    "training wrapper": TRAINING_WRAPPERS,
+}
 
 
-def load_entry_point(entry: str) -> Any:
+def register(kind: str, name: str, target: Any, replace: bool = False) -> None:
+    """Add `name` to the `kind` table ("agent", "objective", "training wrapper", "env family"):
+    `target` is a `module:attr` string or the object itself (e.g. a class defined in a notebook
+    or test). A name already taken is refused unless `replace`."""
+    if kind not in TABLES:
+        raise UnknownNameError("registry table", kind, list(TABLES))
+    table = TABLES[kind]
+    if name in table and not replace:
+        raise ValueError(f"{kind} {name!r} is already registered (as {table[name]!r})")
+    table[name] = target
+
+
+def load_entry_point(entry: Any) -> Any:
+    """`module:attr` -> the object (anything else registered directly is returned as is)."""
+    if not isinstance(entry, str):
+        return entry
     module, _, attr = entry.partition(":")
     return getattr(importlib.import_module(module), attr)
 
 
-def lookup(kind: str, name: str, table: dict[str, str]) -> Any:
+def lookup(kind: str, name: str, table: dict[str, Any]) -> Any:
     if name not in table:
         raise UnknownNameError(kind, name, list(table))
     return load_entry_point(table[name])

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rlgen.agents.base import resolve_device, setup_torch
-from rlgen.config import build_config, load_preset, parse_count, to_dict
+from rlgen.agents.factory import agent_config, build_agent
+from rlgen.config import parse_count, to_dict
 from rlgen.registry import agent_class, make_env_spec
 from rlgen.runs import RunDir
 
@@ -35,26 +35,6 @@ class TrainRequest:
 
 def _default_steps(agent_cls) -> int:
     return int(getattr(agent_cls, "default_budget", 100_000))
-
-
-def build_agent(resolved: dict[str, Any], device_name: str | None = None):
-    """Agent instance from a resolved config (as stored in a run's config.toml)."""
-    spec = make_env_spec(resolved["env"], **resolved.get("env_options", {}))
-    cls = agent_class(resolved["agent"])
-    config = build_config(cls.config_class, resolved.get("agent_config", {}))
-    device = resolve_device(device_name or resolved.get("device", "auto"))
-    setup_torch(int(resolved["seed"]), device)
-    agent = cls(spec, config, device, seed=int(resolved["seed"]))
-    return agent, spec
-
-
-def agent_config(agent: str, family: str, overrides: dict[str, Any] | None = None) -> tuple[Any, Any]:
-    """(config, the preset's `steps` or None): the agent's config dataclass from its preset for
-    this family (agents/<agent>.toml), with `overrides` on top."""
-    cls = agent_class(agent)
-    preset = load_preset(agent, family)
-    preset_steps = preset.pop("steps", None)  # a preset may size the default budget
-    return build_config(cls.config_class, preset, overrides or {}), preset_steps
 
 
 def start_run(req: TrainRequest) -> tuple[RunDir, dict[str, Any]]:

@@ -36,7 +36,7 @@ def test_train_evaluate_and_resume(tmp_path, dataset, agent):
     run = train(req)
     assert run.load_checkpoint()["step"] == 20
     # the trained policy plays through the common evaluator (short episodes keep this fast)
-    from rlgen.train import build_agent
+    from rlgen.agents.factory import build_agent
 
     trained, spec = build_agent(run.read_config())
     trained.load_state(run.load_checkpoint())

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from rlgen import train as T
+from rlgen.agents.factory import build_agent
 from rlgen.agents.loading import load_policy
 from rlgen.data.collect import collect
 from rlgen.registry import make_env_spec
@@ -44,7 +45,7 @@ def _sequence_agent(name, toy_dataset, runs_root):
 
     run, resolved = start_run(TrainRequest(name, "toy:identity", steps=1, dataset=toy_dataset,
                                            name=name, runs_root=str(runs_root), overrides=SEQ))
-    agent, _ = T.build_agent(resolved)
+    agent, _ = build_agent(resolved)
     agent.prepare(resolved, run, progress=False)
     return agent
 

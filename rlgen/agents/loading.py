@@ -45,7 +45,7 @@ def save_policy_file(run: RunDir | str | Path, out: str | Path, snapshot: str | 
 
 
 def _from_resolved(resolved: dict[str, Any], state: dict[str, Any], device: str):
-    from rlgen.train import build_agent
+    from rlgen.agents.factory import build_agent
 
     agent, _ = build_agent({**resolved, "seed": resolved.get("seed", 0)}, device)
     agent.load_state(state)

@@ -17,9 +17,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlgen.agents.base import Agent, TorchPolicy, to_tensor
+from rlgen import tree
+from rlgen.agents.base import Agent, TorchPolicy
+from rlgen.agents.objectives import Minibatch, build_objective
+from rlgen.envs.wrappers import extrinsic_rewards, wrap_training_envs
 from rlgen.nets.impala import layer_init
-from rlgen.runs import RunDir
+from rlgen.runs import FitResult, NullRun, RunDir
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,13 @@ class PPOConfig:
     compile: bool = False
     checkpoint_every_s: float = 120.0
     snapshot_every: int = 0  # env steps between kept weight snapshots (0: keep only the latest)
+    #: actor objective: a name in rlgen.registry.OBJECTIVES or a saved objective file (.pt)
+    objective: str = "clip"
+    objective_args: dict = field(default_factory=dict)
+    #: training-env wrappers (rlgen.registry.TRAINING_WRAPPERS), innermost first; evaluation
+    #: never uses them. `wrapper_args` maps a wrapper's name to its keyword arguments.
+    wrappers: tuple[str, ...] = ()
+    wrapper_args: dict = field(default_factory=dict)
 
 
 class ActorCritic(nn.Module):
@@ -62,33 +72,6 @@ class ActorCritic(nn.Module):
 
     def logits(self, obs: torch.Tensor) -> torch.Tensor:
         return self.actor(self.encoder(obs))
-
-
-def _buffer_like(x, steps: int):
-    """(steps, *x.shape) zeros for a tensor or a dict of tensors (dict observations)."""
-    if isinstance(x, dict):
-        return {k: _buffer_like(v, steps) for k, v in x.items()}
-    return torch.zeros((steps, *x.shape), dtype=x.dtype, device=x.device)
-
-
-def _store(buf, step: int, x) -> None:
-    if isinstance(buf, dict):
-        for k in buf:
-            _store(buf[k], step, x[k])
-    else:
-        buf[step] = x
-
-
-def _flatten(buf):
-    if isinstance(buf, dict):
-        return {k: _flatten(v) for k, v in buf.items()}
-    return buf.reshape(-1, *buf.shape[2:])
-
-
-def _select(buf, idx: torch.Tensor):
-    if isinstance(buf, dict):
-        return {k: _select(v, idx) for k, v in buf.items()}
-    return buf.index_select(0, idx)
 
 
 class ReturnNormalizer:
@@ -118,27 +101,73 @@ class ReturnNormalizer:
         self.count, self.mean, self.var = state["count"], state["mean"], state["var"]
 
 
-def ppo_loss(new_logprob, old_logprob, entropy, new_value, old_value, advantages, returns,
-             cfg: PPOConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Clipped surrogate + (clipped) value loss - entropy bonus, as in Schulman et al. 2017."""
-    log_ratio = new_logprob - old_logprob
-    ratio = log_ratio.exp()
-    if cfg.normalize_advantage:
-        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-    pg_loss = torch.max(-advantages * ratio,
-                        -advantages * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)).mean()
-    if cfg.clip_value:
-        clipped = old_value + (new_value - old_value).clamp(-cfg.clip_coef, cfg.clip_coef)
-        v_loss = 0.5 * torch.max((new_value - returns) ** 2, (clipped - returns) ** 2).mean()
-    else:
-        v_loss = 0.5 * ((new_value - returns) ** 2).mean()
-    ent = entropy.mean()
-    loss = pg_loss - cfg.ent_coef * ent + cfg.vf_coef * v_loss
-    with torch.no_grad():
-        approx_kl = ((ratio - 1) - log_ratio).mean()
-        clipfrac = ((ratio - 1).abs() > cfg.clip_coef).float().mean()
-    return loss, {"loss/policy": pg_loss, "loss/value": v_loss, "loss/entropy": ent,
-                  "loss/approx_kl": approx_kl, "loss/clipfrac": clipfrac}
+@dataclass
+class EpisodeStats:
+    """Episodes that ended during one rollout: extrinsic returns, and shaped ones when a
+    training wrapper shapes the reward."""
+
+    returns: list[float] = field(default_factory=list)
+    shaped_returns: list[float] = field(default_factory=list)
+    shaped: bool = False
+
+    def logs(self) -> dict[str, float]:
+        if not self.returns:
+            return {}
+        out = {"train/episode_return": float(np.mean(self.returns)),
+               "train/episodes": float(len(self.returns))}
+        if self.shaped:
+            out["train/shaped_episode_return"] = float(np.mean(self.shaped_returns))
+        return out
+
+
+class Rollout:
+    """The rollout phase: `num_steps` steps of every training env, stored on the device.
+
+    Keeps the env cursor (next observation, done flags, running episode returns) between
+    rollouts, so consecutive `collect` calls continue the same episodes."""
+
+    def __init__(self, agent: PPO, envs, seed: int):
+        cfg, device = agent.config, agent.device
+        self.agent, self.envs = agent, envs
+        self.shaped = bool(cfg.wrappers)
+        obs_np, _ = envs.reset(seed=seed)
+        self.next_obs = tree.to_tensor(obs_np, device)
+        n, t = cfg.num_envs, cfg.num_steps
+        self.obs = tree.zeros_buffer(self.next_obs, t)
+        self.actions = torch.zeros((t, n), dtype=torch.long, device=device)
+        self.logprobs = torch.zeros((t, n), device=device)
+        self.rewards = torch.zeros((t, n), device=device)
+        self.dones = torch.zeros((t, n), device=device)
+        self.values = torch.zeros((t, n), device=device)
+        self.next_done = torch.zeros(n, device=device)
+        self.episode_return = np.zeros(n)
+        self.episode_shaped = np.zeros(n)
+
+    def collect(self, normalizer: ReturnNormalizer | None) -> EpisodeStats:
+        agent, device = self.agent, self.agent.device
+        stats = EpisodeStats(shaped=self.shaped)
+        for step in range(agent.config.num_steps):
+            tree.store(self.obs, step, self.next_obs)
+            self.dones[step] = self.next_done
+            with torch.inference_mode(), agent._autocast():
+                logits, value = agent._forward(self.next_obs)
+                dist = torch.distributions.Categorical(logits=logits.float())
+                action = dist.sample()
+            self.actions[step], self.logprobs[step] = action, dist.log_prob(action)
+            self.values[step] = value.float()
+            obs_np, rew, term, trunc, info = self.envs.step(action.cpu().numpy())
+            done = term | trunc
+            self.episode_return += extrinsic_rewards(rew, info)
+            self.episode_shaped += rew
+            stats.returns.extend(self.episode_return[done].tolist())
+            stats.shaped_returns.extend(self.episode_shaped[done].tolist())
+            self.episode_return[done], self.episode_shaped[done] = 0.0, 0.0
+            if normalizer is not None:
+                rew = normalizer(rew, done)
+            self.rewards[step] = torch.as_tensor(rew, dtype=torch.float32, device=device)
+            self.next_obs = tree.to_tensor(obs_np, device)
+            self.next_done = torch.as_tensor(done, dtype=torch.float32, device=device)
+        return stats
 
 
 class PPO(Agent):
@@ -154,6 +183,8 @@ class PPO(Agent):
         self.model = ActorCritic(encoder, spec.num_actions).to(device)
         self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, eps=1e-5)
+        self.objective = build_objective(config.objective, config.objective_args,
+                                         {"clip_coef": config.clip_coef}, device)
         self.global_step, self.update = 0, 0
         self._forward = torch.compile(self.model) if config.compile else self.model
 
@@ -161,115 +192,132 @@ class PPO(Agent):
         enabled = self.config.precision == "bf16"
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
 
-    def fit(self, run: RunDir, budget: int, state: dict[str, Any] | None = None,
-            progress: bool = True) -> None:
+    def fit(self, run: RunDir | NullRun | None, budget: int, state: dict[str, Any] | None = None,
+            progress: bool = True) -> FitResult:
+        """Train for `budget` env steps: rollout, advantages, update, repeated. `run=None`
+        trains in-process with no files (see `rlgen.runs.NullRun`)."""
         from tqdm.auto import tqdm
 
-        cfg, device = self.config, self.device
-        n, t_steps = cfg.num_envs, cfg.num_steps
-        batch = n * t_steps
-        minibatch = batch // cfg.minibatches
+        run = NullRun() if run is None else run
+        cfg = self.config
+        batch = cfg.num_envs * cfg.num_steps
         total_updates = max(1, math.ceil(budget / batch))
-        normalizer = ReturnNormalizer(n, cfg.gamma)
+        normalizer = ReturnNormalizer(cfg.num_envs, cfg.gamma)
         if state is not None:
             self.load_state(state)
             normalizer.load(state["reward_normalizer"])
         # A resumed run restarts its in-flight episodes from fresh levels (env state is not saved).
-        envs = self.spec.make_vec_env("train", n, seed=self.seed * 10_007 + self.update)
-        obs_np, _ = envs.reset(seed=self.seed * 10_007 + self.update)
-
-        next_obs = to_tensor(obs_np, device)
-        obs_buf = _buffer_like(next_obs, t_steps)
-        actions = torch.zeros((t_steps, n), dtype=torch.long, device=device)
-        logprobs = torch.zeros((t_steps, n), device=device)
-        rewards = torch.zeros((t_steps, n), device=device)
-        dones = torch.zeros((t_steps, n), device=device)
-        values = torch.zeros((t_steps, n), device=device)
-        next_done = torch.zeros(n, device=device)
-        ep_ret, ep_len = np.zeros(n), np.zeros(n, dtype=np.int64)
+        envs = self.make_training_envs(seed=self.seed * 10_007 + self.update)
+        rollout = Rollout(self, envs, seed=self.seed * 10_007 + self.update)
         bar = tqdm(total=total_updates * batch, initial=self.update * batch, unit="step",
                    desc=f"ppo {self.spec.id}", disable=not progress, dynamic_ncols=True)
-        last_ckpt = time.time()
+        started, last_ckpt = time.time(), time.time()
+        logs: dict[str, float] = {}
+        try:
+            while self.update < total_updates:
+                t0 = time.time()
+                progress_frac = self.update / total_updates
+                if cfg.anneal_lr:
+                    self.optimizer.param_groups[0]["lr"] = cfg.lr * (1 - progress_frac)
+                episodes = rollout.collect(normalizer if cfg.normalize_reward else None)
+                advantages, returns = self.advantages(rollout)
+                logs = self.learn(rollout, advantages, returns, progress_frac)
+                self.update += 1
+                self.global_step += batch
+                elapsed = time.time() - t0
+                logs["perf/steps_per_s"] = batch / elapsed
+                logs.update(episodes.logs())
+                run.log(self.global_step, logs)
+                bar.update(batch)
+                if episodes.returns:
+                    bar.set_postfix(ret=f"{np.mean(episodes.returns):.2f}", sps=f"{batch / elapsed:.0f}")
+                if cfg.snapshot_every and self.global_step // cfg.snapshot_every != \
+                        (self.global_step - batch) // cfg.snapshot_every:
+                    run.save_snapshot(self.global_step, {"model": self.model.state_dict(),
+                                                         "global_step": self.global_step, **logs})
+                if time.time() - last_ckpt >= cfg.checkpoint_every_s or self.update == total_updates:
+                    run.save_checkpoint(self.state(normalizer))
+                    last_ckpt = time.time()
+        finally:
+            bar.close()
+            envs.close()
+        return FitResult(steps=self.global_step, wall_time_s=time.time() - started, metrics=logs)
 
-        while self.update < total_updates:
-            t0 = time.time()
-            if cfg.anneal_lr:
-                self.optimizer.param_groups[0]["lr"] = cfg.lr * (1 - self.update / total_updates)
-            finished: list[float] = []
-            # ---- rollout ----
-            for step in range(t_steps):
-                _store(obs_buf, step, next_obs)
-                dones[step] = next_done
-                with torch.inference_mode(), self._autocast():
-                    logits, value = self._forward(next_obs)
-                    dist = torch.distributions.Categorical(logits=logits.float())
-                    action = dist.sample()
-                actions[step], logprobs[step], values[step] = action, dist.log_prob(action), value.float()
-                obs_np, rew, term, trunc, _ = envs.step(action.cpu().numpy())
-                done = term | trunc
-                ep_ret += rew
-                ep_len += 1
-                finished.extend(ep_ret[done].tolist())
-                ep_ret[done], ep_len[done] = 0.0, 0
-                if cfg.normalize_reward:
-                    rew = normalizer(rew, done)
-                rewards[step] = torch.as_tensor(rew, dtype=torch.float32, device=device)
-                next_obs = to_tensor(obs_np, device)
-                next_done = torch.as_tensor(done, dtype=torch.float32, device=device)
-            # ---- generalized advantage estimation ----
-            with torch.inference_mode(), self._autocast():
-                _, next_value = self._forward(next_obs)
-            next_value = next_value.float()
-            advantages = torch.zeros_like(rewards)
-            last_gae = torch.zeros(n, device=device)
-            for step in reversed(range(t_steps)):
-                if step == t_steps - 1:
-                    not_done, bootstrap = 1.0 - next_done, next_value
-                else:
-                    not_done, bootstrap = 1.0 - dones[step + 1], values[step + 1]
-                delta = rewards[step] + cfg.gamma * bootstrap * not_done - values[step]
-                last_gae = delta + cfg.gamma * cfg.gae_lambda * not_done * last_gae
-                advantages[step] = last_gae
-            returns = advantages + values
-            # ---- update ----
-            b_obs = _flatten(obs_buf)
-            b_act, b_logp = actions.reshape(-1), logprobs.reshape(-1)
-            b_adv, b_ret, b_val = advantages.reshape(-1), returns.reshape(-1), values.reshape(-1)
-            logs: dict[str, float] = {}
-            for _ in range(cfg.epochs):
-                perm = torch.randperm(batch, device=device)
-                for start in range(0, batch, minibatch):
-                    idx = perm[start:start + minibatch]
-                    with self._autocast():
-                        logits, new_value = self._forward(_select(b_obs, idx))
-                    dist = torch.distributions.Categorical(logits=logits.float())
-                    loss, parts = ppo_loss(dist.log_prob(b_act[idx]), b_logp[idx], dist.entropy(),
-                                           new_value.float(), b_val[idx], b_adv[idx], b_ret[idx], cfg)
-                    self.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
-                    self.optimizer.step()
-                    logs = {k: float(v.detach()) for k, v in parts.items()}
-            self.update += 1
-            self.global_step += batch
-            elapsed = time.time() - t0
-            logs["perf/steps_per_s"] = batch / elapsed
-            if finished:
-                logs["train/episode_return"] = float(np.mean(finished))
-                logs["train/episodes"] = len(finished)
-            run.log(self.global_step, logs)
-            bar.update(batch)
-            if finished:
-                bar.set_postfix(ret=f"{np.mean(finished):.2f}", sps=f"{batch / elapsed:.0f}")
-            if cfg.snapshot_every and self.global_step // cfg.snapshot_every != \
-                    (self.global_step - batch) // cfg.snapshot_every:
-                run.save_snapshot(self.global_step, {"model": self.model.state_dict(),
-                                                     "global_step": self.global_step, **logs})
-            if time.time() - last_ckpt >= cfg.checkpoint_every_s or self.update == total_updates:
-                run.save_checkpoint(self.state(normalizer))
-                last_ckpt = time.time()
-        bar.close()
-        envs.close()
+    def make_training_envs(self, seed: int):
+        """The train-split vector env, with the config's training wrappers on top."""
+        envs = self.spec.make_vec_env("train", self.config.num_envs, seed=seed)
+        return wrap_training_envs(envs, self.config.wrappers, self.config.wrapper_args, self.spec)
+
+    # ---- generalized advantage estimation ----
+    def advantages(self, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.config
+        with torch.inference_mode(), self._autocast():
+            _, next_value = self._forward(rollout.next_obs)
+        next_value = next_value.float()
+        rewards, values, dones = rollout.rewards, rollout.values, rollout.dones
+        advantages = torch.zeros_like(rewards)
+        last_gae = torch.zeros(cfg.num_envs, device=self.device)
+        for step in reversed(range(cfg.num_steps)):
+            if step == cfg.num_steps - 1:
+                not_done, bootstrap = 1.0 - rollout.next_done, next_value
+            else:
+                not_done, bootstrap = 1.0 - dones[step + 1], values[step + 1]
+            delta = rewards[step] + cfg.gamma * bootstrap * not_done - values[step]
+            last_gae = delta + cfg.gamma * cfg.gae_lambda * not_done * last_gae
+            advantages[step] = last_gae
+        return advantages, advantages + values
+
+    # ---- update ----
+    def learn(self, rollout: Rollout, advantages: torch.Tensor, returns: torch.Tensor,
+              progress: float) -> dict[str, float]:
+        """`epochs` passes of minibatch updates; the actor term comes from `self.objective`."""
+        cfg = self.config
+        batch = cfg.num_envs * cfg.num_steps
+        minibatch = batch // cfg.minibatches
+        b_obs = tree.flatten_time(rollout.obs)
+        b_act, b_logp = rollout.actions.reshape(-1), rollout.logprobs.reshape(-1)
+        b_adv, b_ret, b_val = advantages.reshape(-1), returns.reshape(-1), rollout.values.reshape(-1)
+        logs: dict[str, float] = {}
+        for _ in range(cfg.epochs):
+            perm = torch.randperm(batch, device=self.device)
+            for start in range(0, batch, minibatch):
+                idx = perm[start:start + minibatch]
+                obs = tree.index(b_obs, idx)
+                with self._autocast():
+                    logits, new_value = self._forward(obs)
+                dist = torch.distributions.Categorical(logits=logits.float())
+                mb = Minibatch(obs=obs, actions=b_act[idx], old_logprobs=b_logp[idx],
+                               new_logprobs=dist.log_prob(b_act[idx]), entropy=dist.entropy(),
+                               old_values=b_val[idx], new_values=new_value.float(),
+                               returns=b_ret[idx])
+                loss, parts = self.loss(mb, b_adv[idx], progress)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+                self.optimizer.step()
+                logs = {k: float(v.detach()) for k, v in parts.items()}
+        return logs
+
+    def loss(self, mb: Minibatch, advantages: torch.Tensor, progress: float
+             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Actor objective + (clipped) value loss - entropy bonus."""
+        cfg = self.config
+        log_ratio = mb.new_logprobs - mb.old_logprobs
+        ratio = log_ratio.exp()
+        if cfg.normalize_advantage:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        pg_loss, objective_logs = self.objective(ratio, advantages, progress, mb)
+        if cfg.clip_value:
+            clipped = mb.old_values + (mb.new_values - mb.old_values).clamp(-cfg.clip_coef, cfg.clip_coef)
+            v_loss = 0.5 * torch.max((mb.new_values - mb.returns) ** 2, (clipped - mb.returns) ** 2).mean()
+        else:
+            v_loss = 0.5 * ((mb.new_values - mb.returns) ** 2).mean()
+        ent = mb.entropy.mean()
+        loss = pg_loss - cfg.ent_coef * ent + cfg.vf_coef * v_loss
+        with torch.no_grad():
+            approx_kl = ((ratio - 1) - log_ratio).mean()
+        return loss, {"loss/policy": pg_loss, "loss/value": v_loss, "loss/entropy": ent,
+                      "loss/approx_kl": approx_kl, **objective_logs}
 
     def state(self, normalizer: ReturnNormalizer | None = None) -> dict[str, Any]:
         out = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),

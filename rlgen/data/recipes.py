@@ -62,7 +62,7 @@ def load_recipe(path_or_name: str | Path) -> Recipe:
     if not path.exists():
         path = recipe_dir() / f"{path_or_name}.toml"
     if not path.exists():
-        from rlgen.registry import UnknownNameError
+        from rlgen.errors import UnknownNameError
 
         raise UnknownNameError("dataset recipe", str(path_or_name), [p.stem for p in recipe_dir().glob("*.toml")])
     with open(path, "rb") as f:

@@ -64,7 +64,7 @@ class EnvFamily:
         return list(self.spec_file.get("tasks", []))
 
     def spec(self, task: str, **options: Any) -> EnvSpec:
-        from rlgen.registry import UnknownNameError
+        from rlgen.errors import UnknownNameError
 
         tasks = self.tasks()
         if tasks and task not in tasks:

@@ -47,7 +47,7 @@ class Splits:
 
     def __getitem__(self, name: str) -> Split:
         if name not in self.splits:
-            from rlgen.registry import UnknownNameError
+            from rlgen.errors import UnknownNameError
 
             raise UnknownNameError("split", name, list(self.splits))
         return self.splits[name]

@@ -50,12 +50,12 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
 
+    from rlgen.agents.factory import agent_config
     from rlgen.agents.goal_sampling import GoalData
     from rlgen.data.storage import EpisodeDataset
     from rlgen.envs.maze.collect import CollectConfig, collect
     from rlgen.envs.maze.env import make_point_maze
     from rlgen.registry import agent_class, make_env_spec
-    from rlgen.train import agent_config
 
     spec = make_env_spec(f"maze:{args.task}")
     layout = spec.impl.layout(args.task)

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import torch
 
+from rlgen.agents.factory import agent_config
 from rlgen.agents.goal_sampling import GoalData
 from rlgen.config import parse_count
 from rlgen.data.recipes import build, load_recipe
 from rlgen.data.storage import EpisodeDataset
 from rlgen.registry import agent_class, make_env_spec
-from rlgen.train import agent_config
 
 # (agent, label, config overrides): paper sizes are the agents' defaults (agents/*.toml).
 AGENTS = [

@@ -250,7 +250,7 @@ def collect_recipe(recipe: Recipe, out: Path, *, progress: bool, resume: bool) -
     from rlgen.config import build_config
 
     if recipe.policy not in POLICIES:
-        from rlgen.registry import UnknownNameError
+        from rlgen.errors import UnknownNameError
 
         raise UnknownNameError("maze collection policy", recipe.policy, list(POLICIES))
     if "style" in recipe.collector_options:

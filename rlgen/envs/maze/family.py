@@ -24,7 +24,7 @@ class MazeFamily(EnvFamily):
             raise ValueError("val_every must be at least 2 (every n-th in-region pair goes to val)")
 
     def layout(self, task: str) -> Layout:
-        from rlgen.registry import UnknownNameError
+        from rlgen.errors import UnknownNameError
 
         tables = self.spec_file.get("maze", {})
         if task not in tables:
