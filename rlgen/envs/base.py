@@ -63,6 +63,15 @@ class EnvFamily:
     def tasks(self) -> list[str]:
         return list(self.spec_file.get("tasks", []))
 
+    @property
+    def smoke(self) -> dict[str, Any]:
+        """The family's smallest setting (`[smoke]` in its spec file): `task`, `options`, and
+        how to make a small `dataset` (`policy` + `transitions`, or a `recipe`). The contract
+        tests over the registry run every family and agent on it."""
+        if "smoke" not in self.spec_file:
+            raise ValueError(f"envs/{self.name}.toml has no [smoke] table (see docs/extending.md)")
+        return dict(self.spec_file["smoke"])
+
     def spec(self, task: str, **options: Any) -> EnvSpec:
         from rlgen.errors import UnknownNameError
 

@@ -72,7 +72,8 @@ class ToyFamily(EnvFamily):
 
     @property
     def spec_file(self) -> dict[str, Any]:  # type: ignore[override]
-        return {"tasks": self.tasks()}
+        return {"tasks": self.tasks(),
+                "smoke": {"task": "identity", "dataset": {"policy": "oracle:0.3", "transitions": 2000}}}
 
     def build_splits(self, task: str, options: dict[str, Any]) -> Splits:
         n = int(options["num_levels"])
