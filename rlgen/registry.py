@@ -35,6 +35,9 @@ AGENTS: dict[str, Any] = {
 #: PPO actor objectives (see rlgen.agents.objectives); a config's `objective` names one.
 OBJECTIVES: dict[str, Any] = {
     "clip": "rlgen.agents.objectives:ClippedSurrogate",
+    "dpo": "rlgen.agents.drift:DPO",
+    "lpo": "rlgen.agents.drift:LPO",
+    "talpo": "rlgen.agents.drift:TALPO",
 }
 
 #: Wrappers for online agents' training envs only (see rlgen.envs.wrappers).

@@ -1,0 +1,87 @@
+"""Drift objectives: the mirror-learning constraints for any weights, DPO's closed form, and
+how LPO, TA-LPO and PPO relate."""
+
+import math
+
+import pytest
+import torch
+
+from rlgen.agents.drift import DPO, LPO, TALPO, ppo_drift
+from rlgen.agents.factory import make_agent
+from rlgen.agents.objectives import ClippedSurrogate
+
+
+def _random_net(obj, seed):
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in obj.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 2.0)
+    return obj
+
+
+def _samples(seed, n=4096):
+    g = torch.Generator().manual_seed(seed)
+    ratio = torch.exp(torch.randn(n, generator=g) * 0.7)
+    adv = torch.randn(n, generator=g) * 2.0
+    return ratio, adv
+
+
+@pytest.mark.parametrize("make", [lambda: DPO(), lambda: LPO(ppo_init=False), lambda: LPO(),
+                                  lambda: TALPO(ppo_init=False), lambda: TALPO()])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_drift_constraints_hold_for_random_weights(make, seed):
+    obj = _random_net(make(), seed)
+    ratio, adv = _samples(seed)
+    for progress in (0.0, 0.37, 1.0):
+        assert obj.drift(ratio, adv, progress).min() >= 0
+        one = torch.ones_like(adv, requires_grad=True)
+        d = obj.drift(one, adv, progress)
+        assert torch.all(d == 0)
+        (grad,) = torch.autograd.grad(d.sum(), one)
+        assert torch.all(grad == 0)
+
+
+def test_dpo_equals_its_closed_form():
+    ratio, adv = _samples(5, 512)
+    d = DPO(alpha=2.0, beta=0.6).drift(ratio, adv, 0.5)
+    for r, a, got in zip(ratio.tolist(), adv.tolist(), d.tolist(), strict=True):
+        if a >= 0:
+            x = (r - 1) * a
+            want = max(0.0, x - 2.0 * math.tanh(x / 2.0))
+        else:
+            x = math.log(r) * a
+            want = max(0.0, x - 0.6 * math.tanh(x / 0.6))
+        assert got == pytest.approx(want, abs=1e-6)
+
+
+def test_talpo_at_progress_zero_is_lpo_with_the_same_first_weights():
+    talpo = _random_net(TALPO(hidden=16), 3)
+    lpo = LPO(hidden=16)
+    with torch.no_grad():
+        lpo.net[0].weight.copy_(talpo.net[0].weight[:, :8])
+        lpo.net[2].weight.copy_(talpo.net[2].weight)
+    ratio, adv = _samples(4)
+    assert torch.allclose(talpo.drift(ratio, adv, 0.0), lpo.drift(ratio, adv, 0.0))
+    assert not torch.allclose(talpo.drift(ratio, adv, 1.0), lpo.drift(ratio, adv, 1.0))
+
+
+def test_zero_weight_lpo_is_ppo_up_to_the_shift():
+    ratio, adv = _samples(6)
+    lpo_loss, _ = LPO()(ratio, adv, 0.2, None)
+    clip_loss, _ = ClippedSurrogate(0.2)(ratio, adv, 0.2, None)
+    assert abs(float(lpo_loss - clip_loss)) <= 1e-4
+    assert torch.allclose(ppo_drift(ratio, adv, 0.2), torch.relu((ratio - ratio.clamp(0.8, 1.2)) * adv))
+
+
+def test_a_saved_drift_network_must_match_its_feature_order():
+    with pytest.raises(ValueError, match="feature order"):
+        LPO(feature_order="log r,(log r)^2,1-r,(1-r)^2,A*...")
+
+
+@pytest.mark.parametrize("objective", ["dpo", "lpo", "talpo"])
+def test_ppo_trains_with_each_drift_objective(objective):
+    agent = make_agent("ppo", "toy:identity", {
+        "objective": objective, "num_envs": 4, "num_steps": 32, "minibatches": 2, "epochs": 1,
+        "encoder": {"channels": [4, 8], "out_dim": 32}}, device="cpu")
+    result = agent.fit(None, 256, progress=False)
+    assert result.steps == 256 and math.isfinite(result.metrics["loss/drift"])
