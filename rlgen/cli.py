@@ -187,6 +187,40 @@ def cmd_levels(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_meta_train(args: argparse.Namespace) -> int:
+    from rlgen.meta import train as M
+
+    if args.resume:
+        run = M.resume_meta_train(args.resume, args.generations, progress=not args.quiet)
+    else:
+        if not args.env:
+            raise ValueError("meta-train needs --env (or --resume RUN_DIR)")
+        req = M.MetaTrainRequest(
+            objective=args.objective, envs=tuple(args.env), horizon=args.horizon or "1M",
+            population=args.population, generations=args.generations or 300, out=args.out,
+            seed=args.seed, overrides=dict(parse_override(o) for o in args.set or []),
+            es=dict(parse_override(o) for o in args.es or []), meta_split=args.meta_split,
+            backend=args.backend, workers=args.workers, progress=not args.quiet)
+        run = M.meta_train(req)
+    curve = M.fitness_curve(run)
+    print(f"run directory: {run.path}")
+    if curve:
+        print(f"generation {int(curve[-1]['step'])}: fitness mean {curve[-1]['fitness/mean']:.3f}, "
+              f"max {curve[-1]['fitness/max']:.3f}; objective: {run.path / 'objective.pt'}")
+    return 0
+
+
+def cmd_meta_test(args: argparse.Namespace) -> int:
+    from rlgen.meta.test import meta_test
+
+    extra = dict(parse_override(o) for o in args.extra or [])
+    report = meta_test(args.run, tuple(b for b in args.baselines.split(",") if b), extra,
+                       args.seeds, args.episodes, args.backend, args.workers, not args.quiet)
+    print(report["table"])
+    print("files: " + ", ".join(report["files"]))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="rlgen", description="Train on some levels, test on held-out ones.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -269,6 +303,34 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--num-levels", type=int)
     chk.add_argument("--env-opt", action="append", metavar="KEY=VALUE")
     chk.set_defaults(fn=cmd_levels)
+
+    mt = sub.add_parser("meta-train", help="meta-train a PPO objective (LPO, TA-LPO) by evolution strategies")
+    mt.add_argument("--objective", default="talpo", help="a learnable objective (rlgen.registry.OBJECTIVES)")
+    mt.add_argument("--env", action="append", help="meta-train env (repeat for several)")
+    mt.add_argument("--horizon", help="env steps of each inner lifetime (1M, 200k ...)")
+    mt.add_argument("--population", type=int, default=32, help="even (antithetic pairs)")
+    mt.add_argument("--generations", type=int, help="ES generations (with --resume: continue to this many)")
+    mt.add_argument("--out", help="run directory (default runs/<objective>-<env>-<time>)")
+    mt.add_argument("--seed", type=int, default=0)
+    mt.add_argument("--set", action="append", metavar="KEY=VALUE", help="inner PPO config override")
+    mt.add_argument("--es", action="append", metavar="KEY=VALUE", help="ES setting (rlgen.meta.es.ESConfig)")
+    mt.add_argument("--meta-split", default="meta-minatar", help="sweeps/<name>.toml with [meta_test]")
+    mt.add_argument("--backend", default="local")
+    mt.add_argument("--workers", type=int, default=1, help="local worker processes for a population")
+    mt.add_argument("--resume", metavar="RUN_DIR", help="continue the ES state of a meta-training run")
+    mt.add_argument("--quiet", action="store_true")
+    mt.set_defaults(fn=cmd_meta_train)
+
+    mte = sub.add_parser("meta-test", help="train fresh agents with a discovered objective and baselines on held-out envs and horizons")
+    mte.add_argument("run", help="a meta-training run directory")
+    mte.add_argument("--baselines", default="ppo,dpo", help="comma-separated: ppo, dpo")
+    mte.add_argument("--extra", action="append", metavar="LABEL=FILE", help="another saved objective, e.g. lpo=runs/lpo/objective.pt")
+    mte.add_argument("--seeds", type=int, help="seeds per pair (default: the meta split's)")
+    mte.add_argument("--episodes", type=int, help="test-level episodes per trained agent")
+    mte.add_argument("--backend", default="local")
+    mte.add_argument("--workers", type=int, default=1)
+    mte.add_argument("--quiet", action="store_true")
+    mte.set_defaults(fn=cmd_meta_test)
     return p
 
 

@@ -1,0 +1,62 @@
+"""One inner lifetime: a fresh PPO agent trained with a given objective, in-process, scored by
+its final normalized return. Module-level and picklable, so a backend can ship it to workers."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+
+@dataclass(frozen=True)
+class Lifetime:
+    env: str
+    horizon: int
+    seed: int
+    objective: str                      # a registered objective name or a saved objective file
+    params: tuple[float, ...] | None = None   # flat parameters to load into the objective
+    agent: str = "ppo"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    eval_episodes: int = 0              # 0: score the last training episodes; else test levels
+    device: str = "cpu"
+
+
+def build(lifetime: Lifetime):
+    """The fresh agent of a lifetime, with the candidate parameters loaded into its objective."""
+    from torch.nn.utils import vector_to_parameters
+
+    from rlgen.agents.factory import make_agent
+
+    agent = make_agent(lifetime.agent, lifetime.env,
+                       {**lifetime.overrides, "objective": lifetime.objective},
+                       seed=lifetime.seed, device=lifetime.device)
+    if lifetime.params is not None:
+        vector_to_parameters(torch.tensor(lifetime.params, dtype=torch.float32,
+                                          device=agent.device), agent.objective.parameters())
+    return agent
+
+
+def run_lifetime(lifetime: Lifetime) -> float:
+    """Train, then return the normalized final return (NaN if no episode ended)."""
+    import numpy as np
+
+    agent = build(lifetime)
+    result = agent.fit(None, lifetime.horizon, progress=False)
+    if lifetime.eval_episodes:
+        from rlgen.eval.evaluate import run_episodes
+
+        records = run_episodes(agent.policy(seed=lifetime.seed), agent.spec, "test",
+                               lifetime.eval_episodes, seed=lifetime.seed, progress=False)
+        raw = float(np.mean([r["return"] for r in records]))
+    else:
+        raw = result.metrics.get("train/episode_return", math.nan)
+    return float(agent.spec.normalize(raw))
+
+
+def objective_size(objective: str) -> int:
+    """Number of parameters of a registered objective (0 for closed forms)."""
+    from rlgen.agents.objectives import build_objective
+
+    return sum(p.numel() for p in build_objective(objective, {}, {}, torch.device("cpu")).parameters())

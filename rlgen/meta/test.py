@@ -1,0 +1,163 @@
+"""`rlgen meta-test RUN`: fresh agents trained with the discovered objective and with the
+baselines (PPO's clipped surrogate, DPO, optionally another saved objective) on every held-out
+(env, horizon) pair of the run's meta split, several seeds each, scored on test levels.
+
+Results go to `RUN/meta-test/results.jsonl` one lifetime per line as it finishes (an interrupted
+meta-test resumes where it stopped), then `table.md` and `horizons.png`. Statistics: per method,
+IQM and mean over seeds × held-out pairs with rliable's stratified bootstrap (95%), and the
+probability that the discovered objective improves on PPO (rliable, averaged over pairs)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rlgen.meta.backend import make_backend
+from rlgen.meta.lifetime import Lifetime, run_lifetime
+from rlgen.meta.splits import MetaSplit
+from rlgen.runs import RunDir
+
+BASELINES = {"ppo": "clip", "dpo": "dpo"}
+
+
+def meta_test(path: str | Path, baselines: Sequence[str] = ("ppo", "dpo"),
+              extra: dict[str, str] | None = None, seeds: int | None = None,
+              eval_episodes: int | None = None, backend: str = "local", workers: int = 1,
+              progress: bool = True) -> dict[str, Any]:
+    """`extra` maps a label to another saved objective file (e.g. {"lpo": "runs/lpo/objective.pt"})."""
+    from tqdm.auto import tqdm
+
+    run = RunDir.open(path)
+    cfg = run.read_config()
+    if cfg.get("kind") != "meta-train":
+        raise ValueError(f"{path} is not a meta-training run")
+    discovered = run.path / "objective.pt"
+    if not discovered.exists():
+        raise FileNotFoundError(f"{discovered} not found: the run has finished no generation yet")
+    split = MetaSplit.from_dict(cfg["meta_split"])
+    methods = {cfg["objective"]: str(discovered)}
+    for b in baselines:
+        if b not in BASELINES:
+            from rlgen.errors import UnknownNameError
+
+            raise UnknownNameError("meta-test baseline", b, list(BASELINES))
+        methods[b] = BASELINES[b]
+    for label, file in (extra or {}).items():
+        if not Path(file).exists():
+            raise FileNotFoundError(f"objective file {file} does not exist")
+        methods[label] = file
+    seeds = split.seeds if seeds is None else seeds
+    episodes = split.eval_episodes if eval_episodes is None else eval_episodes
+    out = run.path / "meta-test"
+    out.mkdir(exist_ok=True)
+    results_path = out / "results.jsonl"
+    done = _read(results_path)
+    todo = [(m, env, h, s) for (env, h) in split.test for m in methods for s in range(seeds)
+            if (m, env, h, s) not in done]
+    runner = make_backend(backend, workers)
+    bar = tqdm(total=len(todo), unit="lifetime", desc="meta-test", disable=not progress)
+    # one lifetime per backend call keeps every finished result on disk before the next starts
+    for method, env, horizon, seed in todo:
+        life = Lifetime(env=env, horizon=horizon, seed=10_000 + seed, objective=methods[method],
+                        overrides=dict(cfg.get("overrides", {})), eval_episodes=episodes)
+        score = runner.map(run_lifetime, [life])[0]
+        record = {"method": method, "env": env, "horizon": horizon, "seed": seed, "score": score}
+        with open(results_path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        done[(method, env, horizon, seed)] = score
+        bar.update()
+    bar.close()
+    report = summarize(done, split, list(methods), cfg["objective"], int(cfg["horizon"]))
+    (out / "table.md").write_text(report["table"] + "\n")
+    plot_horizons(report, out / "horizons.png")
+    report["files"] = [str(out / "table.md"), str(out / "horizons.png"), str(results_path)]
+    return report
+
+
+def _read(path: Path) -> dict[tuple, float]:
+    done: dict[tuple, float] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError:  # a line torn by an interruption: rerun that lifetime
+                continue
+            done[(r["method"], r["env"], int(r["horizon"]), int(r["seed"]))] = float(r["score"])
+    return done
+
+
+def _matrix(done, method: str, pairs, seeds: int) -> np.ndarray:
+    """(seeds × pairs) normalized scores of one method."""
+    return np.array([[done[(method, env, h, s)] for env, h in pairs] for s in range(seeds)])
+
+
+def summarize(done: dict[tuple, float], split: MetaSplit, methods: list[str], discovered: str,
+              horizon: int) -> dict[str, Any]:
+    from rliable import library as rly
+    from rliable import metrics
+
+    from rlgen.eval.stats import iqm
+
+    pairs = list(split.test)
+    seeds = 1 + max(s for (_, _, _, s) in done)
+    mats = {m: _matrix(done, m, pairs, seeds) for m in methods}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        point, ci = rly.get_interval_estimates(
+            mats, lambda x: np.array([iqm(x), float(np.mean(x))]), reps=2000,
+            random_state=np.random.RandomState(0))
+    rows = ["| method | IQM [95% CI] | mean [95% CI] |", "|---|---|---|"]
+    for m in methods:
+        rows.append(f"| {m} | {point[m][0]:.3f} [{ci[m][0, 0]:.3f}, {ci[m][1, 0]:.3f}] | "
+                    f"{point[m][1]:.3f} [{ci[m][0, 1]:.3f}, {ci[m][1, 1]:.3f}] |")
+    poi = {}
+    if "ppo" in mats and discovered in mats:
+        poi["ppo"] = float(metrics.probability_of_improvement(mats[discovered], mats["ppo"]))
+    note = (f"Normalized return on test levels after training; IQM and mean over {seeds} seeds x "
+            f"{len(pairs)} held-out (env, horizon) pairs, stratified bootstrap over seeds.")
+    table = "\n".join([note, "", *rows])
+    if poi:
+        table += f"\n\nP({discovered} > ppo), averaged over held-out pairs: {poi['ppo']:.3f}"
+    curve = {m: {} for m in methods}
+    for m in methods:
+        for mult in sorted({h / horizon for _, h in pairs}):
+            cols = [j for j, (_, h) in enumerate(pairs) if h / horizon == mult]
+            scores = mats[m][:, cols].ravel()
+            lo, hi = np.percentile(_boot_means(scores), [2.5, 97.5])
+            curve[m][mult] = (float(scores.mean()), float(lo), float(hi))
+    return {"table": table, "iqm": {m: float(point[m][0]) for m in methods},
+            "mean": {m: float(point[m][1]) for m in methods}, "poi_vs_ppo": poi.get("ppo"),
+            "horizon_curve": curve, "pairs": len(pairs), "seeds": seeds}
+
+
+def _boot_means(x: np.ndarray, reps: int = 2000) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return x[rng.integers(len(x), size=(reps, len(x)))].mean(1)
+
+
+def plot_horizons(report: dict[str, Any], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for method, points in report["horizon_curve"].items():
+        xs = sorted(points)
+        ys = np.array([points[x] for x in xs])
+        ax.plot(xs, ys[:, 0], marker="o", label=method)
+        ax.fill_between(xs, ys[:, 1], ys[:, 2], alpha=0.2)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("training horizon / meta-train horizon")
+    ax.set_ylabel("normalized test return (mean, 95% CI)")
+    ax.set_title("held-out envs and horizons")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,161 @@
+"""`rlgen meta-train`: OpenES over an objective's parameters, fitness = the normalized final
+return of fresh PPO lifetimes on the meta-train envs at one horizon.
+
+A run directory like `train`'s: `config.toml` (resolved), `metrics.jsonl` (one record per
+generation: fitness mean / max / min, σ, wall time), `objectives/gen-NNNN.pt` (the ES mean as a
+saved objective after each generation; `objective.pt` is the latest) and
+`checkpoints/latest.pt` (the whole ES state, written atomically), so `--resume` continues the
+same ES state, optionally to more generations."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rlgen.config import parse_count
+from rlgen.meta.backend import make_backend
+from rlgen.meta.es import ESConfig, OpenES
+from rlgen.meta.lifetime import Lifetime, objective_size, run_lifetime
+from rlgen.runs import RunDir
+
+
+@dataclass
+class MetaTrainRequest:
+    objective: str
+    envs: tuple[str, ...]
+    horizon: int | str
+    population: int = 32
+    generations: int = 300
+    out: str | None = None
+    seed: int = 0
+    overrides: dict[str, Any] = field(default_factory=dict)   # inner PPO config
+    es: dict[str, Any] = field(default_factory=dict)          # ESConfig fields
+    meta_split: str = "meta-minatar"
+    backend: str = "local"
+    workers: int = 1
+    progress: bool = True
+
+
+def _check(req: MetaTrainRequest, horizon: int) -> None:
+    from rlgen.agents.factory import agent_config
+    from rlgen.registry import make_env_spec
+
+    if objective_size(req.objective) == 0:
+        raise ValueError(f"objective {req.objective!r} has no parameters to meta-train "
+                         "(use a learnable one, e.g. lpo or talpo)")
+    if req.generations < 1:
+        raise ValueError(f"generations must be >= 1, got {req.generations}")
+    for env in req.envs:
+        spec = make_env_spec(env)
+        config, _ = agent_config("ppo", spec.family, {**req.overrides, "objective": req.objective})
+        batch = config.num_envs * config.num_steps
+        if horizon < batch:
+            raise ValueError(f"horizon {horizon} is smaller than one PPO batch on {env} "
+                             f"({config.num_envs} envs x {config.num_steps} steps = {batch})")
+
+
+def meta_train(req: MetaTrainRequest) -> RunDir:
+    from rlgen.meta.splits import load_meta_split
+
+    horizon = parse_count(req.horizon)
+    ESConfig(population=req.population, **req.es)  # refuse bad ES settings before any file
+    _check(req, horizon)
+    split = load_meta_split(req.meta_split, train_envs=req.envs, horizon=horizon)
+    name = f"{req.objective}-{'+'.join(e.replace(':', '-') for e in req.envs)}-" + \
+        dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    if req.out:
+        run = RunDir.create(Path(req.out).parent, Path(req.out).name)
+    else:
+        run = RunDir.create("runs", name, unique=True)
+    resolved = {"kind": "meta-train", "objective": req.objective, "envs": list(req.envs),
+                "horizon": horizon, "population": req.population, "generations": req.generations,
+                "seed": req.seed, "overrides": req.overrides, "es": req.es,
+                "backend": req.backend, "workers": req.workers, "meta_split": split.to_dict()}
+    run.write_config(resolved)
+    return continue_meta_train(run, progress=req.progress)
+
+
+def resume_meta_train(path: str | Path, generations: int | None = None,
+                      progress: bool = True) -> RunDir:
+    run = RunDir.open(path)
+    config = run.read_config()
+    if config.get("kind") != "meta-train":
+        raise ValueError(f"{path} is not a meta-training run (use rlgen train --resume)")
+    if generations is not None:
+        if generations < 1:
+            raise ValueError(f"generations must be >= 1, got {generations}")
+        config["generations"] = generations
+        run.write_config(config)
+    return continue_meta_train(run, progress=progress)
+
+
+def continue_meta_train(run: RunDir, progress: bool = True) -> RunDir:
+    from tqdm.auto import tqdm
+
+    from rlgen.agents.objectives import build_objective, save_objective
+
+    cfg = run.read_config()
+    objective = build_objective(cfg["objective"], {}, {}, torch.device("cpu"))
+    es = OpenES(ESConfig(population=int(cfg["population"]), **cfg.get("es", {})),
+                torch.nn.utils.parameters_to_vector(objective.parameters()), seed=int(cfg["seed"]))
+    with run.lock():
+        run.write_command()
+        run.write_provenance("cpu")
+        state = run.load_checkpoint()
+        if state is not None:
+            es.load_state_dict(state["es"])
+        backend = make_backend(cfg["backend"], int(cfg["workers"]))
+        total = int(cfg["generations"])
+        bar = tqdm(total=total, initial=es.generation, unit="gen", disable=not progress,
+                   desc=f"meta-train {cfg['objective']}", dynamic_ncols=True)
+        try:
+            while es.generation < total:
+                t0 = time.time()
+                candidates = es.ask()
+                fitness = torch.tensor(backend.map(run_lifetime, _lifetimes(cfg, es.generation, candidates)),
+                                       dtype=torch.float64)
+                fitness = fitness.view(len(candidates), len(cfg["envs"])).mean(1)
+                # a lifetime with no finished episode scores as the worst of its generation
+                finite = fitness[torch.isfinite(fitness)]
+                fitness = torch.nan_to_num(fitness, nan=float(finite.min()) if len(finite) else 0.0)
+                sigma = es.sigma
+                es.tell(fitness)
+                gen = es.generation
+                torch.nn.utils.vector_to_parameters(es.mean.float(), objective.parameters())
+                save_objective(objective, cfg["objective"], {}, run.path / "objectives" / f"gen-{gen:04d}.pt")
+                save_objective(objective, cfg["objective"], {}, run.path / "objective.pt")
+                run.log(gen, {"fitness/mean": float(fitness.mean()), "fitness/max": float(fitness.max()),
+                              "fitness/min": float(fitness.min()), "es/sigma": sigma,
+                              "es/mean_norm": float(es.mean.norm()), "time/generation_s": time.time() - t0})
+                run.save_checkpoint({"es": es.state_dict(), "generation": gen})
+                bar.update()
+                bar.set_postfix(fitness=f"{float(fitness.mean()):.3f}", best=f"{float(fitness.max()):.3f}")
+        finally:
+            bar.close()
+            run.close()
+    return run
+
+
+def _lifetimes(cfg: dict[str, Any], generation: int, candidates: torch.Tensor) -> list[Lifetime]:
+    """One lifetime per (candidate, meta-train env); antithetic partners (i, i + P/2) share a
+    seed, so a pair differs only in the direction of its perturbation."""
+    half = len(candidates) // 2
+    out = []
+    for i, params in enumerate(candidates):
+        seed = int(cfg["seed"]) * 1_000_003 + generation * half + i % half
+        for env in cfg["envs"]:
+            out.append(Lifetime(env=env, horizon=int(cfg["horizon"]), seed=seed,
+                                objective=cfg["objective"], params=tuple(params.float().tolist()),
+                                overrides=dict(cfg.get("overrides", {}))))
+    return out
+
+
+def fitness_curve(run: RunDir) -> list[dict[str, float]]:
+    return [m for m in run.metrics() if "fitness/mean" in m and math.isfinite(m["fitness/mean"])]
+

@@ -1,0 +1,112 @@
+"""Evolution strategies and the meta-train -> meta-test round trip on a CPU-seconds budget."""
+
+import json
+
+import pytest
+import torch
+
+from rlgen.cli import main
+from rlgen.meta.es import ESConfig, OpenES, centered_ranks
+from rlgen.meta.test import meta_test
+from rlgen.meta.train import MetaTrainRequest, meta_train, resume_meta_train
+from rlgen.runs import RunDir
+
+TINY = {"num_envs": 4, "num_steps": 32, "minibatches": 2, "epochs": 1,
+        "encoder": {"channels": [4, 8], "out_dim": 32}}
+
+
+def test_centered_ranks_scatter_onto_members():
+    assert centered_ranks(torch.tensor([3.0, 1.0, 2.0])).tolist() == [0.5, -0.5, 0.0]
+
+
+def test_openes_maximises_a_quadratic():
+    target = torch.linspace(-1, 1, 10, dtype=torch.float64)
+    es = OpenES(ESConfig(population=32, sigma=0.1, sigma_decay=1.0, lr=0.05, lr_decay=1.0),
+                torch.zeros(10), seed=0)
+    for _ in range(300):
+        x = es.ask()
+        es.tell(-((x - target) ** 2).sum(1))
+    assert (es.mean - target).norm() < 0.1 < target.norm()
+
+
+def test_es_state_round_trips_exactly():
+    a = OpenES(ESConfig(population=4), torch.zeros(3), seed=1)
+    a.ask()
+    a.tell(torch.tensor([1.0, 2.0, 0.0, 3.0]))
+    b = OpenES(ESConfig(population=4), torch.zeros(3), seed=99)
+    b.load_state_dict(a.state_dict())
+    assert torch.equal(a.ask(), b.ask())
+
+
+@pytest.fixture
+def split_file(tmp_path):
+    path = tmp_path / "meta-toy.toml"
+    path.write_text('[meta_test]\nenvs = ["toy:identity"]\nhorizons = [1, 2]\n'
+                    'seeds = 2\neval_episodes = 4\n')
+    return str(path)
+
+
+def _request(out, split_file, generations=2):
+    return MetaTrainRequest(objective="talpo", envs=("toy:identity",), horizon=128, population=2,
+                            generations=generations, out=str(out), overrides=TINY,
+                            es={"sigma": 0.5}, meta_split=split_file, progress=False)
+
+
+def test_meta_train_resumes_the_same_es_state(tmp_path, split_file, monkeypatch):
+    straight = meta_train(_request(tmp_path / "straight", split_file, generations=3))
+
+    calls = {"n": 0}
+    original = RunDir.log
+
+    def interrupt(self, step, metrics):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        original(self, step, metrics)
+
+    with monkeypatch.context() as m:
+        m.setattr(RunDir, "log", interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            meta_train(_request(tmp_path / "cut", split_file, generations=2))
+    cut = RunDir.open(tmp_path / "cut")
+    assert len(cut.metrics()) == 1
+    resume_meta_train(cut.path, progress=False)            # finishes generation 2
+    resume_meta_train(cut.path, generations=3, progress=False)  # and one more
+    a = torch.load(straight.checkpoint_path, weights_only=True)["es"]
+    b = torch.load(cut.checkpoint_path, weights_only=True)["es"]
+    assert a["generation"] == b["generation"] == 3
+    assert torch.equal(a["mean"], b["mean"]) and a["sigma"] == b["sigma"]
+    assert [m["fitness/mean"] for m in straight.metrics()] == [m["fitness/mean"] for m in cut.metrics()]
+    assert sorted(p.name for p in (cut.path / "objectives").iterdir()) == \
+        ["gen-0001.pt", "gen-0002.pt", "gen-0003.pt"]
+
+
+def test_meta_train_then_meta_test_round_trip(tmp_path, split_file, capsys):
+    run = meta_train(_request(tmp_path / "m", split_file, generations=1))
+    report = meta_test(run.path, progress=False)
+    assert report["pairs"] == 1 and report["seeds"] == 2  # (toy, N) is meta-train, not test
+    assert set(report["iqm"]) == {"talpo", "ppo", "dpo"}
+    assert 0.0 <= report["poi_vs_ppo"] <= 1.0
+    results = [json.loads(x) for x in (run.path / "meta-test" / "results.jsonl").read_text().splitlines()]
+    assert len(results) == 1 * 3 * 2 and {r["horizon"] for r in results} == {256}
+    assert (run.path / "meta-test" / "horizons.png").stat().st_size > 1000
+    again = meta_test(run.path, progress=False)  # everything is on disk: nothing reruns
+    assert again["iqm"] == report["iqm"]
+    assert main(["meta-test", str(run.path), "--quiet"]) == 0
+    assert "P(talpo > ppo)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--objective", "tapo"], "did you mean 'talpo'"),
+    (["--objective", "dpo"], "no parameters to meta-train"),
+    (["--horizon", "100"], "smaller than one ppo batch"),
+    (["--population", "3"], "even"),
+])
+def test_meta_train_bad_input_is_one_line(tmp_path, split_file, capsys, args, message):
+    base = ["meta-train", "--env", "toy:identity", "--horizon", "256", "--population", "4",
+            "--generations", "1", "--out", str(tmp_path / "runs" / "x"), "--meta-split", split_file,
+            "--quiet", *[f"--set={k}={v}" for k, v in (("num_envs", 4), ("num_steps", 32))]]
+    assert main(base + args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("rlgen: error:") and message in err[0].lower()
+    assert not (tmp_path / "runs").exists()
