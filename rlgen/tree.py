@@ -64,3 +64,10 @@ def store(buffer: Any, step: int, value: Any) -> None:
 def flatten_time(buffer: Any) -> Any:
     """(steps, envs, ...) leaves -> (steps * envs, ...)."""
     return map_tree(lambda x: x.reshape(-1, *x.shape[2:]), buffer)
+
+
+def stack_tensors(trees: Sequence[Any], dim: int = 0) -> Any:
+    """torch.stack of matching tensor trees along a new `dim`."""
+    if isinstance(trees[0], dict):
+        return {k: stack_tensors([t[k] for t in trees], dim) for k in trees[0]}
+    return torch.stack(list(trees), dim)

@@ -101,6 +101,63 @@ class ReturnNormalizer:
         self.count, self.mean, self.var = state["count"], state["mean"], state["var"]
 
 
+def sample_actions(logits: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Actions drawn from softmax(logits) with the agent's own generator, and their log-probs
+    (its own stream, so an agent trained alone and inside a population draws the same actions)."""
+    logp = torch.log_softmax(logits.float(), -1)
+    action = torch.multinomial(logp.exp().cpu(), 1, generator=generator).squeeze(-1)
+    action = action.to(logits.device)
+    return action, logp.gather(-1, action.unsqueeze(-1)).squeeze(-1)
+
+
+def gae(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor, next_value: torch.Tensor,
+        next_done: torch.Tensor, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalized advantage estimation over time (dim 0); any trailing batch dims.
+    `dones[t]` marks that the observation at t starts a new episode. Returns (advantages, returns)."""
+    steps = rewards.shape[0]
+    advantages = torch.zeros_like(rewards)
+    last_gae = torch.zeros_like(next_value)
+    for step in reversed(range(steps)):
+        if step == steps - 1:
+            not_done, bootstrap = 1.0 - next_done, next_value
+        else:
+            not_done, bootstrap = 1.0 - dones[step + 1], values[step + 1]
+        delta = rewards[step] + gamma * bootstrap * not_done - values[step]
+        last_gae = delta + gamma * lam * not_done * last_gae
+        advantages[step] = last_gae
+    return advantages, advantages + values
+
+
+def ppo_loss(cfg: PPOConfig, objective, mb: Minibatch, advantages: torch.Tensor, progress: float
+             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Actor objective + (clipped) value loss - entropy bonus, for one minibatch."""
+    log_ratio = mb.new_logprobs - mb.old_logprobs
+    ratio = log_ratio.exp()
+    if cfg.normalize_advantage:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    pg_loss, objective_logs = objective(ratio, advantages, progress, mb)
+    if cfg.clip_value:
+        clipped = mb.old_values + (mb.new_values - mb.old_values).clamp(-cfg.clip_coef, cfg.clip_coef)
+        v_loss = 0.5 * torch.max((mb.new_values - mb.returns) ** 2, (clipped - mb.returns) ** 2).mean()
+    else:
+        v_loss = 0.5 * ((mb.new_values - mb.returns) ** 2).mean()
+    ent = mb.entropy.mean()
+    loss = pg_loss - cfg.ent_coef * ent + cfg.vf_coef * v_loss
+    with torch.no_grad():
+        approx_kl = ((ratio - 1) - log_ratio).mean()
+    return loss, {"loss/policy": pg_loss, "loss/value": v_loss, "loss/entropy": ent,
+                  "loss/approx_kl": approx_kl, **objective_logs}
+
+
+def minibatch_from_logits(logits: torch.Tensor, new_values: torch.Tensor, obs, actions, old_logprobs,
+                          old_values, returns) -> Minibatch:
+    logp = torch.log_softmax(logits.float(), -1)
+    return Minibatch(obs=obs, actions=actions, old_logprobs=old_logprobs,
+                     new_logprobs=logp.gather(-1, actions.unsqueeze(-1)).squeeze(-1),
+                     entropy=-(logp.exp() * logp).sum(-1), old_values=old_values,
+                     new_values=new_values.float(), returns=returns)
+
+
 @dataclass
 class EpisodeStats:
     """Episodes that ended during one rollout: extrinsic returns, and shaped ones when a
@@ -144,30 +201,36 @@ class Rollout:
         self.episode_shaped = np.zeros(n)
 
     def collect(self, normalizer: ReturnNormalizer | None) -> EpisodeStats:
-        agent, device = self.agent, self.agent.device
+        agent = self.agent
         stats = EpisodeStats(shaped=self.shaped)
         for step in range(agent.config.num_steps):
-            tree.store(self.obs, step, self.next_obs)
-            self.dones[step] = self.next_done
             with torch.inference_mode(), agent._autocast():
                 logits, value = agent._forward(self.next_obs)
-                dist = torch.distributions.Categorical(logits=logits.float())
-                action = dist.sample()
-            self.actions[step], self.logprobs[step] = action, dist.log_prob(action)
-            self.values[step] = value.float()
-            obs_np, rew, term, trunc, info = self.envs.step(action.cpu().numpy())
-            done = term | trunc
-            self.episode_return += extrinsic_rewards(rew, info)
-            self.episode_shaped += rew
-            stats.returns.extend(self.episode_return[done].tolist())
-            stats.shaped_returns.extend(self.episode_shaped[done].tolist())
-            self.episode_return[done], self.episode_shaped[done] = 0.0, 0.0
-            if normalizer is not None:
-                rew = normalizer(rew, done)
-            self.rewards[step] = torch.as_tensor(rew, dtype=torch.float32, device=device)
-            self.next_obs = tree.to_tensor(obs_np, device)
-            self.next_done = torch.as_tensor(done, dtype=torch.float32, device=device)
+            self.record(step, logits, value, normalizer, stats)
         return stats
+
+    def record(self, step: int, logits: torch.Tensor, value: torch.Tensor,
+               normalizer: ReturnNormalizer | None, stats: EpisodeStats) -> None:
+        """Step `step` of the rollout, given the network's output on `next_obs`: sample the
+        actions, step the envs, and store everything."""
+        device = self.agent.device
+        tree.store(self.obs, step, self.next_obs)
+        self.dones[step] = self.next_done
+        action, logprob = sample_actions(logits, self.agent.generator)
+        self.actions[step], self.logprobs[step] = action, logprob
+        self.values[step] = value.float()
+        obs_np, rew, term, trunc, info = self.envs.step(action.cpu().numpy())
+        done = term | trunc
+        self.episode_return += extrinsic_rewards(rew, info)
+        self.episode_shaped += rew
+        stats.returns.extend(self.episode_return[done].tolist())
+        stats.shaped_returns.extend(self.episode_shaped[done].tolist())
+        self.episode_return[done], self.episode_shaped[done] = 0.0, 0.0
+        if normalizer is not None:
+            rew = normalizer(rew, done)
+        self.rewards[step] = torch.as_tensor(rew, dtype=torch.float32, device=device)
+        self.next_obs = tree.to_tensor(obs_np, device)
+        self.next_done = torch.as_tensor(done, dtype=torch.float32, device=device)
 
 
 class PPO(Agent):
@@ -186,6 +249,9 @@ class PPO(Agent):
         self.objective = build_objective(config.objective, config.objective_args,
                                          {"clip_coef": config.clip_coef}, device)
         self.global_step, self.update = 0, 0
+        # sampling and minibatch order draw from the agent's own stream (CPU generator, so a run
+        # is the same on any device's RNG); it is saved in checkpoints
+        self.generator = torch.Generator().manual_seed(seed)
         self._forward = torch.compile(self.model) if config.compile else self.model
 
     def _autocast(self):
@@ -250,22 +316,10 @@ class PPO(Agent):
 
     # ---- generalized advantage estimation ----
     def advantages(self, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor]:
-        cfg = self.config
         with torch.inference_mode(), self._autocast():
             _, next_value = self._forward(rollout.next_obs)
-        next_value = next_value.float()
-        rewards, values, dones = rollout.rewards, rollout.values, rollout.dones
-        advantages = torch.zeros_like(rewards)
-        last_gae = torch.zeros(cfg.num_envs, device=self.device)
-        for step in reversed(range(cfg.num_steps)):
-            if step == cfg.num_steps - 1:
-                not_done, bootstrap = 1.0 - rollout.next_done, next_value
-            else:
-                not_done, bootstrap = 1.0 - dones[step + 1], values[step + 1]
-            delta = rewards[step] + cfg.gamma * bootstrap * not_done - values[step]
-            last_gae = delta + cfg.gamma * cfg.gae_lambda * not_done * last_gae
-            advantages[step] = last_gae
-        return advantages, advantages + values
+        return gae(rollout.rewards, rollout.values, rollout.dones, next_value.float(),
+                   rollout.next_done, self.config.gamma, self.config.gae_lambda)
 
     # ---- update ----
     def learn(self, rollout: Rollout, advantages: torch.Tensor, returns: torch.Tensor,
@@ -279,18 +333,15 @@ class PPO(Agent):
         b_adv, b_ret, b_val = advantages.reshape(-1), returns.reshape(-1), rollout.values.reshape(-1)
         logs: dict[str, float] = {}
         for _ in range(cfg.epochs):
-            perm = torch.randperm(batch, device=self.device)
+            perm = torch.randperm(batch, generator=self.generator).to(self.device)
             for start in range(0, batch, minibatch):
                 idx = perm[start:start + minibatch]
                 obs = tree.index(b_obs, idx)
                 with self._autocast():
                     logits, new_value = self._forward(obs)
-                dist = torch.distributions.Categorical(logits=logits.float())
-                mb = Minibatch(obs=obs, actions=b_act[idx], old_logprobs=b_logp[idx],
-                               new_logprobs=dist.log_prob(b_act[idx]), entropy=dist.entropy(),
-                               old_values=b_val[idx], new_values=new_value.float(),
-                               returns=b_ret[idx])
-                loss, parts = self.loss(mb, b_adv[idx], progress)
+                mb = minibatch_from_logits(logits, new_value, obs, b_act[idx], b_logp[idx],
+                                           b_val[idx], b_ret[idx])
+                loss, parts = ppo_loss(cfg, self.objective, mb, b_adv[idx], progress)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
@@ -298,31 +349,10 @@ class PPO(Agent):
                 logs = {k: float(v.detach()) for k, v in parts.items()}
         return logs
 
-    def loss(self, mb: Minibatch, advantages: torch.Tensor, progress: float
-             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Actor objective + (clipped) value loss - entropy bonus."""
-        cfg = self.config
-        log_ratio = mb.new_logprobs - mb.old_logprobs
-        ratio = log_ratio.exp()
-        if cfg.normalize_advantage:
-            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-        pg_loss, objective_logs = self.objective(ratio, advantages, progress, mb)
-        if cfg.clip_value:
-            clipped = mb.old_values + (mb.new_values - mb.old_values).clamp(-cfg.clip_coef, cfg.clip_coef)
-            v_loss = 0.5 * torch.max((mb.new_values - mb.returns) ** 2, (clipped - mb.returns) ** 2).mean()
-        else:
-            v_loss = 0.5 * ((mb.new_values - mb.returns) ** 2).mean()
-        ent = mb.entropy.mean()
-        loss = pg_loss - cfg.ent_coef * ent + cfg.vf_coef * v_loss
-        with torch.no_grad():
-            approx_kl = ((ratio - 1) - log_ratio).mean()
-        return loss, {"loss/policy": pg_loss, "loss/value": v_loss, "loss/entropy": ent,
-                      "loss/approx_kl": approx_kl, **objective_logs}
-
     def state(self, normalizer: ReturnNormalizer | None = None) -> dict[str, Any]:
         out = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                "global_step": self.global_step, "update": self.update,
-               "torch_rng": torch.get_rng_state()}
+               "torch_rng": torch.get_rng_state(), "generator": self.generator.get_state()}
         if normalizer is not None:
             out["reward_normalizer"] = normalizer.state()
         return out
@@ -334,6 +364,8 @@ class PPO(Agent):
         self.global_step, self.update = int(state.get("global_step", 0)), int(state.get("update", 0))
         if "torch_rng" in state:
             torch.set_rng_state(state["torch_rng"])
+        if "generator" in state:
+            self.generator.set_state(state["generator"])
 
     def policy(self, deterministic: bool = False, seed: int = 0) -> TorchPolicy:
         self.model.eval()

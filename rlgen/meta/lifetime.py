@@ -4,6 +4,7 @@ its final normalized return. Module-level and picklable, so a backend can ship i
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,10 +41,32 @@ def build(lifetime: Lifetime):
 
 def run_lifetime(lifetime: Lifetime) -> float:
     """Train, then return the normalized final return (NaN if no episode ended)."""
+    agent = build(lifetime)
+    return _score(lifetime, agent, agent.fit(None, lifetime.horizon, progress=False))
+
+
+def run_lifetimes(lifetimes: Sequence[Lifetime]) -> list[float]:
+    """Several lifetimes, those that share env, horizon and config trained together as one
+    `PopulationPPO` (one batched computation); scores in the order given."""
+    from rlgen.agents.ppo_population import PopulationPPO
+
+    groups: dict[tuple, list[int]] = {}
+    for i, life in enumerate(lifetimes):
+        key = (life.env, life.horizon, life.objective, life.agent, repr(sorted(life.overrides.items())),
+               life.device)
+        groups.setdefault(key, []).append(i)
+    scores = [math.nan] * len(lifetimes)
+    for members in groups.values():
+        agents = [build(lifetimes[i]) for i in members]
+        results = PopulationPPO(agents).fit(lifetimes[members[0]].horizon)
+        for i, agent, result in zip(members, agents, results, strict=True):
+            scores[i] = _score(lifetimes[i], agent, result)
+    return scores
+
+
+def _score(lifetime: Lifetime, agent, result) -> float:
     import numpy as np
 
-    agent = build(lifetime)
-    result = agent.fit(None, lifetime.horizon, progress=False)
     if lifetime.eval_episodes:
         from rlgen.eval.evaluate import run_episodes
 

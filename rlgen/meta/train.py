@@ -21,7 +21,7 @@ import torch
 from rlgen.config import parse_count
 from rlgen.meta.backend import make_backend
 from rlgen.meta.es import ESConfig, OpenES
-from rlgen.meta.lifetime import Lifetime, objective_size, run_lifetime
+from rlgen.meta.lifetime import Lifetime, objective_size, run_lifetimes
 from rlgen.runs import RunDir
 
 
@@ -118,7 +118,8 @@ def continue_meta_train(run: RunDir, progress: bool = True) -> RunDir:
             while es.generation < total:
                 t0 = time.time()
                 candidates = es.ask()
-                fitness = torch.tensor(backend.map(run_lifetime, _lifetimes(cfg, es.generation, candidates)),
+                fitness = torch.tensor(evaluate_population(backend, int(cfg["workers"]),
+                                                           _lifetimes(cfg, es.generation, candidates)),
                                        dtype=torch.float64)
                 fitness = fitness.view(len(candidates), len(cfg["envs"])).mean(1)
                 # a lifetime with no finished episode scores as the worst of its generation
@@ -140,6 +141,17 @@ def continue_meta_train(run: RunDir, progress: bool = True) -> RunDir:
             bar.close()
             run.close()
     return run
+
+
+def evaluate_population(backend, workers: int, lifetimes: list[Lifetime]) -> list[float]:
+    """Scores of all lifetimes of a generation: split into one chunk per worker, each chunk
+    trained as one batched population (`run_lifetimes`)."""
+    workers = max(1, min(workers, len(lifetimes)))
+    chunk_scores = backend.map(run_lifetimes, [lifetimes[i::workers] for i in range(workers)])
+    scores = [0.0] * len(lifetimes)
+    for i, chunk in enumerate(chunk_scores):
+        scores[i::workers] = chunk
+    return scores
 
 
 def _lifetimes(cfg: dict[str, Any], generation: int, candidates: torch.Tensor) -> list[Lifetime]:
