@@ -133,3 +133,29 @@ def test_fit_without_a_run_directory_repeats_in_one_process(tmp_path, monkeypatc
     assert "loss/policy" in first.metrics and np.isfinite(first.metrics["loss/policy"])
     assert all(torch.equal(w1[k], w2[k]) for k in w1)  # same seed, same weights
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_ppo_through_the_objective_hook_is_bitwise_the_textbook_loss(monkeypatch):
+    """PPO with objective="clip" trains to exactly the weights of a PPO whose loss is written
+    out in one piece (CleanRL's form), so the hook costs no numerical change."""
+    from rlgen.agents import ppo as P
+
+    def textbook(cfg, objective, mb, advantages, progress):
+        log_ratio = mb.new_logprobs - mb.old_logprobs
+        ratio = log_ratio.exp()
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        pg = torch.max(-advantages * ratio,
+                       -advantages * ratio.clamp(1 - cfg.clip_coef, 1 + cfg.clip_coef)).mean()
+        clipped = mb.old_values + (mb.new_values - mb.old_values).clamp(-cfg.clip_coef, cfg.clip_coef)
+        v = 0.5 * torch.max((mb.new_values - mb.returns) ** 2, (clipped - mb.returns) ** 2).mean()
+        return pg - cfg.ent_coef * mb.entropy.mean() + cfg.vf_coef * v, {}
+
+    def trained():
+        agent = make_agent("ppo", "toy:identity", {**TINY, "anneal_lr": True}, seed=5, device="cpu")
+        agent.fit(None, 256, progress=False)
+        return agent.model.state_dict()
+
+    hooked = trained()
+    monkeypatch.setattr(P, "ppo_loss", textbook)
+    reference = trained()
+    assert all(torch.equal(hooked[k], reference[k]) for k in hooked)
