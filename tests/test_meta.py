@@ -90,6 +90,7 @@ def test_meta_train_then_meta_test_round_trip(tmp_path, split_file, capsys):
     results = [json.loads(x) for x in (run.path / "meta-test" / "results.jsonl").read_text().splitlines()]
     assert len(results) == 1 * 3 * 2 and {r["horizon"] for r in results} == {256}
     assert (run.path / "meta-test" / "horizons.png").stat().st_size > 1000
+    assert (run.path / "meta-test" / "drift.png").stat().st_size > 1000
     again = meta_test(run.path, progress=False)  # everything is on disk: nothing reruns
     assert again["iqm"] == report["iqm"]
     assert main(["meta-test", str(run.path), "--quiet"]) == 0

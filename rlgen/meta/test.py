@@ -75,7 +75,10 @@ def meta_test(path: str | Path, baselines: Sequence[str] = ("ppo", "dpo"),
     report = summarize(done, split, list(methods), cfg["objective"], int(cfg["horizon"]))
     (out / "table.md").write_text(report["table"] + "\n")
     plot_horizons(report, out / "horizons.png")
-    report["files"] = [str(out / "table.md"), str(out / "horizons.png"), str(results_path)]
+    from rlgen.meta.plots import plot_drift
+
+    plot_drift(discovered, out / "drift.png", title=f"discovered {cfg['objective']}")
+    report["files"] = [str(out / f) for f in ("table.md", "horizons.png", "drift.png")] + [str(results_path)]
     return report
 
 
