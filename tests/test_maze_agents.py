@@ -57,10 +57,10 @@ def test_fit_and_act(dataset, agent):
     spec = make_env_spec("maze:pointmaze-umaze-onestitch")
     cls = agent_class(agent)
     a = cls(spec, build_config(cls.config_class, TINY[agent]), torch.device("cpu"))
-    a.attach(GoalData.from_dataset(EpisodeDataset.load(dataset)))
-    before = {k: v.clone() for k, v in a.modules[next(iter(a.modules))].state_dict().items()}
+    a.attach(GoalData.from_dataset(EpisodeDataset.load(dataset), spec.impl.goal_layout(spec)))
+    before = {k: v.clone() for k, v in a.nets[next(iter(a.nets))].state_dict().items()}
     a.fit(None, 10, progress=False)
-    after = a.modules[next(iter(a.modules))].state_dict()
+    after = a.nets[next(iter(a.nets))].state_dict()
     assert a.step == 10 and any(not torch.equal(before[k], after[k]) for k in before)
     _, summary = evaluate(a.policy(), spec, ["test"], episodes=2, num_envs=2, max_steps=25,
                           progress=False)
@@ -78,7 +78,7 @@ def test_dt_policy_keeps_per_slot_history(dataset):
     spec = make_env_spec("maze:pointmaze-umaze-onestitch")
     cls = agent_class("gcdt")
     agent = cls(spec, build_config(cls.config_class, TINY["gcdt"]), torch.device("cpu"))
-    agent.attach(GoalData.from_dataset(EpisodeDataset.load(dataset)))
+    agent.attach(GoalData.from_dataset(EpisodeDataset.load(dataset), spec.impl.goal_layout(spec)))
     pol = agent.policy()
     obs = np.random.default_rng(0).normal(size=(3, 6)).astype(np.float32)
     a1 = pol.act(obs)
