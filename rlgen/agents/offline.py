@@ -217,6 +217,7 @@ class OfflineLearner(Agent):
         return score
 
     def _result(self, began: float, last: dict[str, float]) -> FitResult:
+        """`steps`: the step count reached (the budget, or less after early stopping)."""
         metrics = dict(last)
         if self.best is not None:
             metrics.setdefault("val/best_return", float(self.best["score"]))
@@ -245,7 +246,8 @@ class OfflineLearner(Agent):
             if k in state.get("optimizers", {}):
                 opt.load_state_dict(state["optimizers"][k])
         self.step = int(state.get("step", 0))
-        self.stopped = bool(state.get("stopped", False))
+        # Final checkpoints written before the flag existed were treated as finished.
+        self.stopped = bool(state.get("stopped", state.get("final", False)))
         saved = json.loads(state["rngs"]) if "rngs" in state else {}
         if "sampler_rng" in state:  # checkpoints before the unified loop
             saved["sampler"] = json.loads(state["sampler_rng"])
