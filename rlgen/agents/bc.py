@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rlgen.agents.offline import (
+from rlgen.agents.discrete import (
     OfflineAgent,
     OfflineConfig,
     ScorerPolicy,

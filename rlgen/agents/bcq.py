@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from rlgen.agents.offline import (
+from rlgen.agents.discrete import (
     OfflineAgent,
     OfflineConfig,
     ScorerPolicy,

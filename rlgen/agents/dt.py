@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from rlgen.agents.base import to_tensor
-from rlgen.agents.offline import OfflineAgent, OfflineConfig, masked_cross_entropy
+from rlgen.agents.discrete import OfflineAgent, OfflineConfig, masked_cross_entropy
 from rlgen.data.storage import EpisodeDataset
 from rlgen.nets.scorer import _take
 
