@@ -57,10 +57,10 @@ def test_fit_and_act(dataset, agent):
     spec = make_env_spec("maze:pointmaze-umaze-onestitch")
     cls = agent_class(agent)
     a = cls(spec, build_config(cls.config_class, TINY[agent]), torch.device("cpu"))
-    a.attach(GoalData.from_dataset(EpisodeDataset.load(dataset)))
-    before = {k: v.clone() for k, v in a.modules[next(iter(a.modules))].state_dict().items()}
+    a.attach(GoalData.from_dataset(EpisodeDataset.load(dataset), spec.impl.goal_layout(spec)))
+    before = {k: v.clone() for k, v in a.nets[next(iter(a.nets))].state_dict().items()}
     a.fit(None, 10, progress=False)
-    after = a.modules[next(iter(a.modules))].state_dict()
+    after = a.nets[next(iter(a.nets))].state_dict()
     assert a.step == 10 and any(not torch.equal(before[k], after[k]) for k in before)
     _, summary = evaluate(a.policy(), spec, ["test"], episodes=2, num_envs=2, max_steps=25,
                           progress=False)
@@ -78,7 +78,7 @@ def test_dt_policy_keeps_per_slot_history(dataset):
     spec = make_env_spec("maze:pointmaze-umaze-onestitch")
     cls = agent_class("gcdt")
     agent = cls(spec, build_config(cls.config_class, TINY["gcdt"]), torch.device("cpu"))
-    agent.attach(GoalData.from_dataset(EpisodeDataset.load(dataset)))
+    agent.attach(GoalData.from_dataset(EpisodeDataset.load(dataset), spec.impl.goal_layout(spec)))
     pol = agent.policy()
     obs = np.random.default_rng(0).normal(size=(3, 6)).astype(np.float32)
     a1 = pol.act(obs)
@@ -102,3 +102,51 @@ def test_stitching_reproduction_script_writes_its_table(tmp_path):
     table = (tmp_path / "out" / "paper" / "table.md").read_text().splitlines()
     assert table[0].startswith("| maze | method |") and len(table) == 4
     assert "| pointmaze-medium | RvS + aug | 1 | 10 |" in table[2]
+
+
+@pytest.mark.parametrize("agent", ["rvs", "gciql"])
+def test_goal_agents_share_the_offline_loop(dataset, agent):
+    """Same loop as the discrete agents: `loss/...` metrics, validation-based model selection on
+    the val levels, the same checkpoint keys, a FitResult from a NullRun."""
+    from rlgen.runs import NullRun
+
+    spec = make_env_spec("maze:pointmaze-umaze-onestitch")
+    cls = agent_class(agent)
+    cfg = build_config(cls.config_class, {**TINY[agent], "log_every": 5, "eval_every": 5,
+                                          "eval_episodes": 2})
+    a = cls(spec, cfg, torch.device("cpu"))
+    a.attach(GoalData.from_dataset(EpisodeDataset.load(dataset), spec.impl.goal_layout(spec)))
+    run = NullRun(keep_history=True)
+    result = a.fit(run, 10, progress=False)
+    assert result.steps == 10 and "loss/actor" in result.metrics
+    assert "perf/grad_steps_per_s" in result.metrics
+    assert [h["val/episode_return"] for h in run.history if "val/episode_return" in h]
+    assert result.metrics["val/best_step"] in (5.0, 10.0)
+    state = a.state(final=True)
+    assert {"step", "final", "nets", "optimizers", "rngs", "best"} <= set(state)
+
+
+def test_goal_agents_read_the_observation_layout_from_the_spec():
+    import dataclasses
+
+    from rlgen.envs.base import GoalLayout
+
+    spec = make_env_spec("maze:pointmaze-umaze")
+
+    class Wide(type(spec.impl)):
+        def goal_layout(self, spec):
+            return GoalLayout(state_dim=5, goal_dim=3, action_dim=4)
+
+    wide = dataclasses.replace(spec, impl=Wide())
+    for name, first, last in (("rvs", lambda a: a.nets["actor"][0], lambda a: a.nets["actor"][-2]),
+                              ("gciql", lambda a: a.nets["q"].q1[0], lambda a: a.nets["actor"][-2]),
+                              ("gcdt", lambda a: a.nets["model"].embed_sg,
+                               lambda a: a.nets["model"].head[0])):
+        cls = agent_class(name)
+        a = cls(wide, build_config(cls.config_class, TINY[name]), torch.device("cpu"))
+        inp = 8 + 4 if name == "gciql" else 8  # Q reads (state, goal, action)
+        assert first(a).in_features == inp and last(a).out_features == 4
+    with pytest.raises(ValueError, match="goal-conditioned env"):
+        cls = agent_class("rvs")
+        cls(make_env_spec("toy:identity"), build_config(cls.config_class, TINY["rvs"]),
+            torch.device("cpu"))

@@ -9,6 +9,7 @@ import pytest
 from rlgen.agents.goal_sampling import GoalData, HindsightSampler, TemporalAugmentation
 from rlgen.data.storage import EpisodeDataset
 from rlgen.envs.maze.collect import CollectConfig, collect
+from rlgen.envs.maze.env import GOAL_LAYOUT
 from rlgen.envs.maze.layout import level_id, pairs_within
 from rlgen.registry import make_env_spec
 
@@ -65,7 +66,7 @@ def _reachable_combos(data: GoalData, cells: np.ndarray, next_cells: np.ndarray)
 def test_augmentation_creates_unseen_combinations_more_with_larger_epsilon(onestitch):
     task = "pointmaze-umaze-onestitch"
     layout = make_env_spec(f"maze:{task}").impl.layout(task)
-    data = GoalData.from_dataset(onestitch)
+    data = GoalData.from_dataset(onestitch, GOAL_LAYOUT)
     cells = layout.xy_to_cells(data.observations[:, :2])
     seen = _reachable_combos(data, cells, layout.xy_to_cells(data.next_observations[:, :2]))
     test = set(layout.test)
@@ -89,7 +90,7 @@ def test_zero_epsilon_with_augmentation_on_is_refused(onestitch):
     from rlgen.agents.goal_sampling import make_goal_sampler
 
     with pytest.raises(ValueError, match="epsilon is 0"):
-        make_goal_sampler(GoalData.from_dataset(onestitch), True, 0.0, 20, 0)
+        make_goal_sampler(GoalData.from_dataset(onestitch, GOAL_LAYOUT), True, 0.0, 20, 0)
 
 
 def test_every_maze_recipe_loads_as_a_recipe_with_the_maze_collector():

@@ -156,3 +156,42 @@ def test_resume_keeps_the_best_validation_weights(toy_dataset, runs_root, monkey
     saved = run.checkpoint_path.read_bytes()
     T.resume(run.path, progress=False)  # a finished run: nothing more to train, log or save
     assert run.metrics() == metrics and run.checkpoint_path.read_bytes() == saved
+
+
+def test_fit_runs_in_process_with_a_null_run_many_times(toy_dataset, tmp_path, monkeypatch):
+    from rlgen.config import build_config
+    from rlgen.registry import agent_class
+    from rlgen.runs import FitResult, NullRun
+
+    monkeypatch.chdir(tmp_path)
+    spec = make_env_spec("toy:identity")
+    results = []
+    for agent_name in ("bc", "cql", "bc"):  # several fits in one process, fresh agents
+        cls = agent_class(agent_name)
+        agent = cls(spec, build_config(cls.config_class, AGENTS[agent_name]), torch.device("cpu"))
+        agent.prepare({"dataset": toy_dataset}, NullRun(), progress=False)
+        run = NullRun(keep_history=True)
+        result = agent.fit(run, 20, progress=False)
+        assert isinstance(result, FitResult) and result.steps == 20 and result.wall_time_s > 0
+        assert result.metrics == run.last and "perf/grad_steps_per_s" in result.metrics
+        assert [h["step"] for h in run.history] == [10, 20]
+        results.append(result)
+    assert "loss/bc" in results[0].metrics and "loss/td" in results[1].metrics
+    # the same agent continues to a larger budget
+    more = agent.fit(NullRun(), 30, progress=False)
+    assert more.steps == 30 and agent.step == 30
+    assert not any(tmp_path.iterdir())  # no files anywhere
+
+
+def test_null_run_fit_keeps_validation_model_selection(toy_dataset):
+    from rlgen.config import build_config
+    from rlgen.registry import agent_class
+
+    cls = agent_class("bc")
+    agent = cls(make_env_spec("toy:identity"),
+                build_config(cls.config_class, {**SMALL, "eval_every": 10, "eval_episodes": 2}),
+                torch.device("cpu"))
+    agent.prepare({"dataset": toy_dataset}, progress=False)
+    result = agent.fit(None, 20, progress=False)
+    assert result.metrics["val/best_step"] in (10.0, 20.0)
+    assert result.metrics["val/best_return"] == agent.best["score"]

@@ -11,7 +11,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rlgen.agents.offline import OfflineAgent, OfflineConfig, ScorerPolicy, masked_cross_entropy
+from rlgen.agents.discrete import (
+    OfflineAgent,
+    OfflineConfig,
+    ScorerPolicy,
+    TransitionBatch,
+    masked_cross_entropy,
+)
 from rlgen.data.storage import EpisodeDataset, select_episodes
 
 
@@ -25,6 +31,8 @@ class BC(OfflineAgent):
 
     name = "bc"
     config_class = BCConfig
+    batch_net = "policy"
+    uses_next = False
 
     def build(self) -> None:
         self.nets = {"policy": self.make_scorer()}
@@ -39,11 +47,9 @@ class BC(OfflineAgent):
         keep = np.argsort(-returns, kind="stable")[: max(1, int(round(frac * len(returns))))]
         return select_episodes(ds, keep)
 
-    def update(self) -> dict[str, float]:
-        policy = self.nets["policy"]
-        idx, *_ = self.sampler.sample(self.config.batch_size)
-        scores, mask = policy(policy.batch_from_dataset(self.data, idx))
-        loss = masked_cross_entropy(scores, mask, policy.actions_from_dataset(self.data, idx))
+    def update(self, batch: TransitionBatch) -> dict[str, float]:
+        scores, mask = self.nets["policy"](batch.inputs)
+        loss = masked_cross_entropy(scores, mask, batch.actions)
         self.optimizers["policy"].zero_grad(set_to_none=True)
         loss.backward()
         self.optimizers["policy"].step()

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from rlgen.agents.offline import (
+from rlgen.agents.discrete import (
     OfflineAgent,
     OfflineConfig,
     ScorerPolicy,
+    TransitionBatch,
     masked_cross_entropy,
+    masked_mean,
     polyak,
 )
 
@@ -53,9 +55,8 @@ class BCQ(OfflineAgent):
         logits, _ = self.nets["behavior"](inputs)
         return q, allowed_actions(logits, mask, self.config.threshold)
 
-    def update(self) -> dict[str, float]:
+    def update(self, b: TransitionBatch) -> dict[str, float]:
         cfg, q_net, target, behavior = self.config, self.nets["q"], self.nets["q_target"], self.nets["behavior"]
-        b = self.sample_transitions(q_net)
         q_all, _ = q_net(b.inputs)
         q_taken = q_all.gather(1, b.actions[:, None]).squeeze(1)
         with torch.no_grad():
@@ -63,7 +64,7 @@ class BCQ(OfflineAgent):
             next_a = q_next.masked_fill(~allowed, float("-inf")).argmax(-1)
             target_next, _ = target(b.next_inputs)
             y = b.rewards + cfg.gamma * (1 - b.dones) * target_next.gather(1, next_a[:, None]).squeeze(1)
-        td = nn.functional.smooth_l1_loss(q_taken, y)
+        td = masked_mean(nn.functional.smooth_l1_loss(q_taken, y, reduction="none"), b.td_mask)
         logits, mask = behavior(b.inputs)
         imitation = masked_cross_entropy(logits, mask, b.actions)
         loss = td + imitation

@@ -1,6 +1,6 @@
 """Conservative Q-learning for discrete actions (Kumar et al. 2020), on a double-DQN backbone.
 
-    L = Huber(Q(s,a), r + gamma (1-d) Q_target(s', argmax_a' Q(s',a')))
+    L = Huber(Q(s,a), r + gamma (1-d) Q_target(s', argmax_a' Q(s',a')))   (d: terminated only)
         + alpha * E_s[ logsumexp_a Q(s,a) - Q(s,a_data) ]
 
 The second term pushes down Q on actions the data does not take. gen_dgrl's final Procgen
@@ -15,7 +15,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from rlgen.agents.offline import OfflineAgent, OfflineConfig, ScorerPolicy, polyak
+from rlgen.agents.discrete import (
+    OfflineAgent,
+    OfflineConfig,
+    ScorerPolicy,
+    TransitionBatch,
+    masked_mean,
+    polyak,
+)
 
 
 @dataclass(frozen=True)
@@ -40,9 +47,8 @@ class CQL(OfflineAgent):
         q = self.make_scorer()
         self.nets = {"q": q, "q_target": copy.deepcopy(q).requires_grad_(False)}
 
-    def update(self) -> dict[str, float]:
+    def update(self, b: TransitionBatch) -> dict[str, float]:
         cfg, q_net, target = self.config, self.nets["q"], self.nets["q_target"]
-        b = self.sample_transitions(q_net)
         q_all, mask = q_net(b.inputs)
         q_taken = q_all.gather(1, b.actions[:, None]).squeeze(1)
         with torch.no_grad():
@@ -50,7 +56,7 @@ class CQL(OfflineAgent):
             _, next_a = masked_max(online_next, next_mask)
             target_next, _ = target(b.next_inputs)
             y = b.rewards + cfg.gamma * (1 - b.dones) * target_next.gather(1, next_a[:, None]).squeeze(1)
-        td = nn.functional.smooth_l1_loss(q_taken, y)
+        td = masked_mean(nn.functional.smooth_l1_loss(q_taken, y, reduction="none"), b.td_mask)
         conservative = (torch.logsumexp(q_all.masked_fill(~mask, -1e9), -1) - q_taken).mean()
         loss = td + cfg.alpha * conservative
         self.optimizers["q"].zero_grad(set_to_none=True)

@@ -5,7 +5,9 @@ and (state, action) for `bct`, and predicts each action from its state token wit
 cross-entropy. At evaluation `dt` is conditioned on a target return = `target_return_scale` x
 the dataset's highest episode return, and the return-to-go drops by each reward received.
 gen_dgrl's released code builds the same model for both by mistake; here `bct` has no return
-input at all (tested). gen_dgrl's final Procgen setting: 6 layers, 8 heads, d=128, context 10.
+input at all (tested): its config fixes `condition_on_return = false` and refuses `true`, so the
+recorded config is the one that ran (`dt --set condition_on_return=false` is the same model).
+Timesteps are the true step within the episode, in training and when acting. gen_dgrl's final Procgen setting: 6 layers, 8 heads, d=128, context 10.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch
 from torch import nn
 
 from rlgen.agents.base import to_tensor
-from rlgen.agents.offline import OfflineAgent, OfflineConfig, masked_cross_entropy
+from rlgen.agents.discrete import OfflineAgent, OfflineConfig, masked_cross_entropy
 from rlgen.data.storage import EpisodeDataset
 from rlgen.nets.scorer import _take
 
@@ -35,6 +37,16 @@ class DTConfig(OfflineConfig):
     batch_size: int = 64
     lr: float = 6e-4
     condition_on_return: bool = True
+
+
+@dataclass(frozen=True)
+class BCTConfig(DTConfig):
+    condition_on_return: bool = False
+
+    def __post_init__(self) -> None:
+        if self.condition_on_return:
+            raise ValueError("bct has no return input (condition_on_return = false); "
+                             "use the dt agent for a return-conditioned transformer")
 
 
 class SequenceModel(nn.Module):
@@ -100,6 +112,7 @@ class SequenceSampler:
         self.rtg = (total - within + rewards).astype(np.float32)
 
     def sample(self, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        """(step indices (B, K), padding (B, K))."""
         end = self.rng.integers(self.n, size=batch)
         first = np.maximum(end - self.k + 1, self.start[end])
         idx = first[:, None] + np.arange(self.k)[None]
@@ -112,33 +125,31 @@ class DT(OfflineAgent):
 
     name = "dt"
     config_class = DTConfig
-    condition_on_return = True
 
     def build(self) -> None:
-        n = self.spec.num_actions
-        cfg = self.config
-        if cfg.condition_on_return != self.condition_on_return:
-            from dataclasses import replace
+        self.nets = {"model": SequenceModel(self.make_encoder(), self.spec.num_actions, self.config)}
 
-            self.config = cfg = replace(cfg, condition_on_return=self.condition_on_return)
-        self.nets = {"model": SequenceModel(self.make_encoder(), n, cfg)}
+    def make_sampler(self, ds: EpisodeDataset) -> SequenceSampler:
+        return SequenceSampler(ds, self.config.context, self.seed)
 
-    def on_dataset(self, ds: EpisodeDataset) -> None:
-        self.seq = SequenceSampler(ds, self.config.context, self.seed)
+    def on_data(self, ds: EpisodeDataset) -> None:
         model = self.nets["model"]
         max_return = float(ds.episode_returns().max())
         model.max_return.fill_(max_return)
         model.return_scale.fill_(max(abs(max_return), 1.0))
 
-    def update(self) -> dict[str, float]:
+    def sample_batch(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.sampler.sample(self.config.batch_size)
+
+    def update(self, batch: tuple[np.ndarray, np.ndarray]) -> dict[str, float]:
         model, ds = self.nets["model"], self.data
-        idx, pad = self.seq.sample(self.config.batch_size)
+        idx, pad = batch
         b, k = idx.shape
         flat = idx.reshape(-1)
         feats = model.encoder(_take(ds.fields["observations"], flat, self.device)).reshape(b, k, -1)
         actions = torch.as_tensor(np.asarray(ds.fields["actions"])[idx], dtype=torch.long, device=self.device)
-        rtg = torch.as_tensor(self.seq.rtg[idx], device=self.device)
-        steps = torch.as_tensor(self.seq.t[idx], device=self.device)
+        rtg = torch.as_tensor(self.sampler.rtg[idx], device=self.device)
+        steps = torch.as_tensor(self.sampler.t[idx], device=self.device)
         pad_t = torch.as_tensor(pad, device=self.device)
         logits = model(feats, actions, rtg, steps)
         valid = ~pad_t
@@ -160,11 +171,12 @@ class BCT(DT):
     """Offline: the same transformer without return conditioning (behaviour transformer)."""
 
     name = "bct"
-    condition_on_return = False
+    config_class = BCTConfig
 
 
 class SequencePolicy:
-    """Keeps each batch slot's recent history; `begin` restarts slots, `feedback` lowers RTG."""
+    """Keeps each batch slot's recent history and step count; `begin` restarts slots,
+    `feedback` lowers RTG."""
 
     def __init__(self, model: SequenceModel, device: torch.device, deterministic: bool, seed: int,
                  target_return_scale: float, target_return: float | None = None):
@@ -177,7 +189,8 @@ class SequencePolicy:
 
     def begin(self, slots: np.ndarray) -> None:
         for s in np.asarray(slots).tolist():
-            self.hist[s] = {"feats": [], "actions": [], "rtg": [], "t": [], "next_rtg": self.target}
+            self.hist[s] = {"feats": [], "actions": [], "rtg": [], "t": [], "next_rtg": self.target,
+                            "step": 0}
 
     def feedback(self, rewards: np.ndarray) -> None:
         for s, h in self.hist.items():
@@ -194,7 +207,8 @@ class SequencePolicy:
             h = self.hist[s]
             h["feats"].append(feats[s])
             h["rtg"].append(h["next_rtg"])
-            h["t"].append(len(h["t"]))
+            h["t"].append(h["step"])  # the true step in the episode, as in training
+            h["step"] += 1
             h["actions"].append(self.model.num_actions)  # unknown until chosen
             for key in ("feats", "rtg", "t", "actions"):
                 h[key] = h[key][-self.k:]

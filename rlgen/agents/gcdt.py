@@ -13,17 +13,20 @@ time k.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from rlgen.agents.gc_common import GoalConditionedAgent
-from rlgen.agents.goal_sampling import make_goal_sampler
+from rlgen.agents.goal_sampling import GoalData, make_goal_sampler
+from rlgen.agents.offline import LearnerConfig
+from rlgen.envs.base import GoalLayout
 
 
 @dataclass(frozen=True)
-class GCDTConfig:
+class GCDTConfig(LearnerConfig):
     """Paper: 3 layers, width 128, 1 head, context 5."""
 
     context: int = 5
@@ -39,26 +42,27 @@ class GCDTConfig:
     augmentation_epsilon: float = 0.5  # used only when temporal_augmentation is on; must be > 0
     kmeans_k: int = 0                  # 0: the task's K from envs/maze.toml
     log_every: int = 1000
-    checkpoint_every_s: float = 120.0
 
 
 class GoalTransformer(nn.Module):
-    def __init__(self, c: GCDTConfig):
+    def __init__(self, c: GCDTConfig, layout: GoalLayout):
         super().__init__()
         self.context = c.context
-        self.embed_sg = nn.Linear(6, c.width)
-        self.embed_a = nn.Linear(2, c.width)
+        self.obs_dim, self.action_dim = layout.obs_dim, layout.action_dim
+        self.embed_sg = nn.Linear(layout.obs_dim, c.width)
+        self.embed_a = nn.Linear(layout.action_dim, c.width)
         self.pos = nn.Parameter(torch.zeros(1, 2 * c.context, c.width))
         layer = nn.TransformerEncoderLayer(c.width, c.heads, 4 * c.width, c.dropout,
                                            batch_first=True, norm_first=True)
         self.blocks = nn.TransformerEncoder(layer, c.layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(c.width)
-        self.head = nn.Sequential(nn.Linear(c.width, 2), nn.Tanh())
+        self.head = nn.Sequential(nn.Linear(c.width, layout.action_dim), nn.Tanh())
         mask = torch.triu(torch.full((2 * c.context, 2 * c.context), float("-inf")), 1)
         self.register_buffer("mask", mask, persistent=False)
 
     def forward(self, sg: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        """sg (B, L, 6), a (B, L, 2) -> predicted actions (B, L, 2), a_t read at token (s_t, g)."""
+        """sg (B, L, obs_dim), a (B, L, action_dim) -> predicted actions (B, L, action_dim),
+        a_t read at token (s_t, g)."""
         b, length, _ = sg.shape
         tokens = torch.stack([self.embed_sg(sg), self.embed_a(a)], 2).reshape(b, 2 * length, -1)
         h = self.blocks(tokens + self.pos[:, :2 * length], mask=self.mask[:2 * length, :2 * length])
@@ -72,17 +76,18 @@ class GCDT(GoalConditionedAgent):
     config_class = GCDTConfig
 
     def build(self) -> None:
+        self.nets = {"model": GoalTransformer(self.config, self.layout)}
+
+    def make_optimizers(self) -> None:
         c = self.config
-        self.modules = {"model": GoalTransformer(c).to(self.device)}
-        self.optimizers = {"model": torch.optim.AdamW(self.modules["model"].parameters(), lr=c.lr,
+        self.optimizers = {"model": torch.optim.AdamW(self.nets["model"].parameters(), lr=c.lr,
                                                       weight_decay=c.weight_decay)}
 
-    def attach(self, data) -> None:
-        super().attach(data)
+    def make_sampler(self, data: GoalData):
         c = self.config
-        # The DT reference clusters xy (the RvS reference clusters full observations).
-        self.sampler = make_goal_sampler(data, c.temporal_augmentation, c.augmentation_epsilon,
-                                         self.kmeans_k, self.seed, features="xy")
+        # The DT reference clusters achieved goals, xy (the RvS reference clusters full states).
+        return make_goal_sampler(data, c.temporal_augmentation, c.augmentation_epsilon,
+                                 self.kmeans_k, self.seed, features="xy")
 
     def windows(self, b: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Dataset step indices (B, L), validity (B, L) and goals (B, 2) of the sampled windows."""
@@ -103,27 +108,33 @@ class GCDT(GoalConditionedAgent):
             valid |= from_w
         return idx, valid, b["goal"]
 
-    def update(self, step: int) -> dict[str, float]:
-        c, d = self.config, self.data
-        b = self.sampler.sample(c.batch_size)
+    def sample_batch(self) -> dict[str, Any]:
+        d = self.data
+        b = self.sampler.sample(self.config.batch_size)
         idx, valid, goal = self.windows(b)
-        s = d.observations[idx]                                            # (B, L, 4)
-        sg = np.concatenate([s, np.broadcast_to(goal[:, None], (*idx.shape, 2))], -1)
-        a = d.actions[idx] * valid[..., None]
-        model = self.modules["model"]
-        pred = model(self.batch_tensor(sg), self.batch_tensor(a))
-        v = self.batch_tensor(valid.astype(np.float32))
-        err = ((pred - self.batch_tensor(d.actions[idx])) ** 2).sum(-1)
+        s = d.observations[idx]                                            # (B, L, state_dim)
+        sg = np.concatenate([s, np.broadcast_to(goal[:, None], (*idx.shape, goal.shape[-1]))], -1)
+        return {"sg": self.batch_tensor(sg),
+                "prev_actions": self.batch_tensor(d.actions[idx] * valid[..., None]),
+                "actions": self.batch_tensor(d.actions[idx]),
+                "valid": self.batch_tensor(valid.astype(np.float32)),
+                "augmented": float(b["augmented"].mean())}
+
+    def update(self, batch: dict[str, Any]) -> dict[str, float]:
+        model = self.nets["model"]
+        pred = model(batch["sg"], batch["prev_actions"])
+        err = ((pred - batch["actions"]) ** 2).sum(-1)
+        v = batch["valid"]
         loss = (err * v).sum() / v.sum().clamp(min=1)
         opt = self.optimizers["model"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), c.max_grad_norm)
+        nn.utils.clip_grad_norm_(model.parameters(), self.config.max_grad_norm)
         opt.step()
-        return {"loss": loss.item(), "augmented_fraction": float(b["augmented"].mean())}
+        return {"loss/action": loss.item(), "data/augmented_fraction": batch["augmented"]}
 
-    def policy(self, deterministic: bool = True, seed: int = 0) -> DTPolicy:
-        return DTPolicy(self.modules["model"], self.config.context, self.device)
+    def acting_policy(self, deterministic: bool, seed: int) -> DTPolicy:
+        return DTPolicy(self.nets["model"], self.config.context, self.device)
 
 
 class DTPolicy:
@@ -145,8 +156,8 @@ class DTPolicy:
         obs = np.asarray(obs, dtype=np.float32)
         b, length = len(obs), self.context
         if self.sg is None or len(self.sg) != b:
-            self.sg = np.zeros((b, length, 6), np.float32)
-            self.a = np.zeros((b, length, 2), np.float32)
+            self.sg = np.zeros((b, length, self.model.obs_dim), np.float32)
+            self.a = np.zeros((b, length, self.model.action_dim), np.float32)
             self.n = np.zeros(b, dtype=np.int64)
         full = self.n >= length
         # shift full histories left by one to make room for the current step

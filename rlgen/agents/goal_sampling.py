@@ -1,6 +1,7 @@
 """Samplers over a goal-conditioned episode dataset: hindsight goals and temporal augmentation.
 
-Goals are xy positions (achieved goals of dataset states). A step i of an episode that ends at
+Goals are achieved goals of dataset states (the maze's xy; which part of a state is its achieved
+goal comes from the env's `GoalLayout`). A step i of an episode that ends at
 step `end` may be paired with a future time j in (i, end + 1], where time end + 1 is the final
 next observation. Achieved goal at time j = xy of that state.
 
@@ -17,20 +18,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from rlgen.data.storage import EpisodeDataset
+from rlgen.envs.base import GoalLayout
 
 
 @dataclass
 class GoalData:
     """Flat per-step arrays plus, for each step, the index of its episode's first and last step."""
 
-    observations: np.ndarray       # (N, 4) [x, y, vx, vy]
-    next_observations: np.ndarray  # (N, 4)
-    actions: np.ndarray            # (N, 2)
+    observations: np.ndarray       # (N, state_dim), e.g. the maze's [x, y, vx, vy]
+    next_observations: np.ndarray  # (N, state_dim)
+    actions: np.ndarray            # (N, action_dim)
     first: np.ndarray              # (N,) index of the episode's first step
     last: np.ndarray               # (N,) index of the episode's last step
+    achieved: slice                # the part of a state that is its achieved goal (GoalLayout)
 
     @classmethod
-    def from_dataset(cls, ds: EpisodeDataset) -> GoalData:
+    def from_dataset(cls, ds: EpisodeDataset, layout: GoalLayout) -> GoalData:
         for name in ("next_observations",):
             if name not in ds.fields:
                 raise ValueError(f"{ds.path}: field {name!r} missing: not a maze dataset "
@@ -39,10 +42,11 @@ class GoalData:
         first = np.repeat(starts, lengths)
         last = np.repeat(starts + lengths - 1, lengths)
         obs = np.asarray(ds.fields["observations"], dtype=np.float32)
-        if obs.ndim != 2 or obs.shape[1] != 4:
-            raise ValueError(f"{ds.path}: observations have shape {obs.shape}, expected (N, 4)")
+        if obs.ndim != 2 or obs.shape[1] != layout.state_dim:
+            raise ValueError(f"{ds.path}: observations have shape {obs.shape}, expected "
+                             f"(N, {layout.state_dim})")
         return cls(obs, np.asarray(ds.fields["next_observations"], np.float32),
-                   np.asarray(ds.fields["actions"], np.float32), first, last)
+                   np.asarray(ds.fields["actions"], np.float32), first, last, layout.achieved)
 
     def __len__(self) -> int:
         return len(self.observations)
@@ -55,7 +59,11 @@ class GoalData:
         return out
 
     def goal_at(self, t: np.ndarray, last: np.ndarray) -> np.ndarray:
-        return self.state_at(t, last)[:, :2]
+        return self.state_at(t, last)[:, self.achieved]
+
+    def goals_of(self, states: np.ndarray) -> np.ndarray:
+        """Achieved goals of states (..., state_dim)."""
+        return states[..., self.achieved]
 
 
 class HindsightSampler:
@@ -95,7 +103,7 @@ class TemporalAugmentation:
         self.data, self.epsilon = data, float(epsilon)
         self.hindsight = HindsightSampler(data, seed)
         self.rng = self.hindsight.rng
-        x = data.observations if features == "obs" else data.observations[:, :2]
+        x = data.observations if features == "obs" else data.goals_of(data.observations)
         # Clustering every state is the reference; fitting on a subsample and assigning all is
         # the same up to K-means noise and keeps 1M-state datasets fast.
         fit = x if len(x) <= fit_on else x[self.rng.choice(len(x), fit_on, replace=False)]
@@ -107,7 +115,7 @@ class TemporalAugmentation:
         self._bounds = np.searchsorted(self.labels[order], np.arange(k + 1))
 
     def cluster_of(self, states: np.ndarray) -> np.ndarray:
-        x = states if self.features == "obs" else states[:, :2]
+        x = states if self.features == "obs" else self.data.goals_of(states)
         return self.kmeans.predict(np.asarray(x, dtype=self.kmeans.cluster_centers_.dtype))
 
     def sample(self, batch: int) -> dict[str, np.ndarray]:

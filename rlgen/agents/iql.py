@@ -1,7 +1,7 @@
 """Implicit Q-learning for discrete actions (Kostrikov et al. 2022).
 
     L_V  = E[ |tau - 1(u < 0)| u^2 ],  u = Q_target(s,a) - V(s)          (expectile regression)
-    L_Q  = E[ (Q(s,a) - r - gamma (1-d) V(s'))^2 ]
+    L_Q  = E[ (Q(s,a) - r - gamma (1-d) V(s'))^2 ]                       (d: terminated only)
     L_pi = -E[ min(exp(beta (Q_target(s,a) - V(s))), 100) log pi(a|s) ]   (advantage-weighted)
 
 Never queries Q on actions outside the data. d3rlpy has no discrete IQL, hence this module.
@@ -15,7 +15,15 @@ from dataclasses import dataclass
 
 import torch
 
-from rlgen.agents.offline import OfflineAgent, OfflineConfig, ScorerPolicy, ValueNet, polyak
+from rlgen.agents.discrete import (
+    OfflineAgent,
+    OfflineConfig,
+    ScorerPolicy,
+    TransitionBatch,
+    ValueNet,
+    masked_mean,
+    polyak,
+)
 
 
 @dataclass(frozen=True)
@@ -45,10 +53,9 @@ class IQL(OfflineAgent):
     def _v(self, inputs) -> torch.Tensor:
         return self.nets["value"](inputs)
 
-    def update(self) -> dict[str, float]:
+    def update(self, b: TransitionBatch) -> dict[str, float]:
         cfg = self.config
         q_net, target, policy = self.nets["q"], self.nets["q_target"], self.nets["policy"]
-        b = self.sample_transitions(q_net)
         inputs, actions = b.inputs, b.actions
         with torch.no_grad():
             q_target_taken = target(inputs)[0].gather(1, actions[:, None]).squeeze(1)
@@ -56,7 +63,7 @@ class IQL(OfflineAgent):
         v = self._v(inputs)
         v_loss = expectile_loss(q_target_taken - v, cfg.expectile)
         q_taken = q_net(inputs)[0].gather(1, actions[:, None]).squeeze(1)
-        q_loss = ((q_taken - (b.rewards + cfg.gamma * (1 - b.dones) * next_v)) ** 2).mean()
+        q_loss = masked_mean((q_taken - (b.rewards + cfg.gamma * (1 - b.dones) * next_v)) ** 2, b.td_mask)
         logits, mask = policy(inputs)
         log_pi = torch.log_softmax(logits.float().masked_fill(~mask, -1e9), -1)
         weight = torch.exp(cfg.temperature * (q_target_taken - v.detach())).clamp(max=cfg.max_weight)

@@ -9,17 +9,18 @@ goal reached after a same-cluster state of another trajectory (rlgen.agents.goal
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
-from rlgen.agents.gc_common import ContinuousPolicy, GoalConditionedAgent, mlp
-from rlgen.agents.goal_sampling import make_goal_sampler
+from rlgen.agents.gc_common import GoalConditionedAgent, mlp
+from rlgen.agents.goal_sampling import GoalData, make_goal_sampler
+from rlgen.agents.offline import LearnerConfig
 
 
 @dataclass(frozen=True)
-class RvSConfig:
+class RvSConfig(LearnerConfig):
     """Paper: MLP 2x1024, Adam 1e-3, batch 256, grad-norm clip 0.25, 1M updates."""
 
     hidden: tuple[int, ...] = (1024, 1024)
@@ -30,7 +31,6 @@ class RvSConfig:
     augmentation_epsilon: float = 0.5  # used only when temporal_augmentation is on; must be > 0
     kmeans_k: int = 0                  # 0: the task's K from envs/maze.toml (20/40/80)
     log_every: int = 1000
-    checkpoint_every_s: float = 120.0
 
 
 class RvS(GoalConditionedAgent):
@@ -40,28 +40,27 @@ class RvS(GoalConditionedAgent):
     config_class = RvSConfig
 
     def build(self) -> None:
-        c = self.config
-        self.modules = {"actor": mlp(6, c.hidden, 2, tanh_out=True).to(self.device)}
-        self.optimizers = {"actor": torch.optim.Adam(self.modules["actor"].parameters(), lr=c.lr)}
+        lay = self.layout
+        self.nets = {"actor": mlp(lay.obs_dim, self.config.hidden, lay.action_dim, tanh_out=True)}
 
-    def attach(self, data) -> None:
-        super().attach(data)
+    def make_sampler(self, data: GoalData):
         c = self.config
-        self.sampler = make_goal_sampler(data, c.temporal_augmentation, c.augmentation_epsilon,
-                                         self.kmeans_k, self.seed, features="obs")
+        return make_goal_sampler(data, c.temporal_augmentation, c.augmentation_epsilon,
+                                 self.kmeans_k, self.seed, features="obs")
 
-    def update(self, step: int) -> dict[str, float]:
+    def sample_batch(self) -> dict[str, Any]:
         b = self.sampler.sample(self.config.batch_size)
         d = self.data
-        x = self.batch_tensor(np.concatenate([d.observations[b["i"]], b["goal"]], 1))
-        a = self.batch_tensor(d.actions[b["i"]])
-        loss = ((self.modules["actor"](x) - a) ** 2).mean()
+        return {"sg": self.batch_tensor(np.concatenate([d.observations[b["i"]], b["goal"]], 1)),
+                "actions": self.batch_tensor(d.actions[b["i"]]),
+                "augmented": float(b["augmented"].mean())}
+
+    def update(self, batch: dict[str, Any]) -> dict[str, float]:
+        actor = self.nets["actor"]
+        loss = ((actor(batch["sg"]) - batch["actions"]) ** 2).mean()
         opt = self.optimizers["actor"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        nn.utils.clip_grad_norm_(self.modules["actor"].parameters(), self.config.max_grad_norm)
+        nn.utils.clip_grad_norm_(actor.parameters(), self.config.max_grad_norm)
         opt.step()
-        return {"loss": loss.item(), "augmented_fraction": float(b["augmented"].mean())}
-
-    def policy(self, deterministic: bool = True, seed: int = 0) -> ContinuousPolicy:
-        return ContinuousPolicy(self.modules["actor"], self.device)
+        return {"loss/actor": loss.item(), "data/augmented_fraction": batch["augmented"]}

@@ -10,6 +10,10 @@ Layout (Minari's field names, so the layout reads familiar)::
 
 Fields per step: `observations` (an array, a dict of arrays, or strings), `actions`, `rewards`,
 `terminations`, `truncations`, plus any extra per-step field (e.g. valid actions, goals).
+`observations` has one row per step (unlike Minari's T + 1): the observation after the last step
+is stored only by datasets with a `next_observations` field. `episodes.json` records, per episode,
+whether it is (`final_observation`), since TD learning must not treat a truncated episode's last
+step as terminal and can bootstrap from it only when it is stored.
 A shard is written to a temporary folder and renamed, so an interrupted collection leaves only
 whole shards: it can be resumed or discarded, and it never looks complete.
 """
@@ -186,7 +190,8 @@ class EpisodeWriter:
         for name in names:
             _write_field(tmp, name, _concat([e[name] for e in episodes]), self.level)
         meta = {"levels": [e["level"] for e in episodes],
-                "lengths": [int(e["length"]) for e in episodes]}
+                "lengths": [int(e["length"]) for e in episodes],
+                "final_observation": ["next_observations" in e for e in episodes]}
         (tmp / "episodes.json").write_text(json.dumps(meta))
         os.replace(tmp, self.path / "shards" / f"{shard:06d}")
 
@@ -201,6 +206,7 @@ class EpisodeWriter:
         card = {**card, "format": FORMAT, "complete": True, "episodes": data.num_episodes,
                 "transitions": data.num_transitions, "returns": data.return_stats(),
                 "distinct_levels": len({json.dumps(lvl) for lvl in data.levels}),
+                "truncated_without_final_observation": data.num_truncated_without_final_obs,
                 "bytes_on_disk": sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())}
         tmp = self.path / ".card.json.tmp"
         tmp.write_text(json.dumps(card, indent=2, default=str))
@@ -219,6 +225,18 @@ class EpisodeDataset:
     fields: dict[str, Any]
     levels: list[Any]
     lengths: np.ndarray
+    #: per episode: is the observation after its last step stored (`next_observations`)?
+    final_obs: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        stored = "next_observations" in self.fields
+        if self.final_obs is None:
+            # Datasets written before the flag existed: only a `next_observations` field stores it.
+            self.final_obs = np.full(len(self.lengths), stored)
+        self.final_obs = np.asarray(self.final_obs, dtype=bool)
+        if self.final_obs.any() and not stored:
+            raise DatasetError(f"{self.path}: episodes claim a final observation but the dataset "
+                               "has no next_observations field")
 
     @property
     def starts(self) -> np.ndarray:
@@ -232,11 +250,13 @@ class EpisodeDataset:
     def num_transitions(self) -> int:
         return int(self.lengths.sum())
 
-    def __getattr__(self, name: str) -> Any:
-        fields = self.__dict__.get("fields", {})
-        if name in fields:
-            return fields[name]
-        raise AttributeError(name)
+    @property
+    def num_truncated_without_final_obs(self) -> int:
+        """Episodes that end without termination and lack the observation after their last step
+        (offline TD learning drops their last transition from its targets)."""
+        ends = self.starts + self.lengths - 1
+        terminated = np.asarray(self.fields["terminations"], dtype=bool)[ends]
+        return int((~terminated & ~self.final_obs).sum())
 
     def episode_returns(self) -> np.ndarray:
         return np.add.reduceat(self.fields["rewards"].astype(np.float64), self.starts) \
@@ -319,6 +339,9 @@ class EpisodeDataset:
                 _assign(fields, name, value)
         levels = [lvl for s in shards for lvl in s["levels"]]
         lengths = np.array([n for s in shards for n in s["lengths"]], dtype=np.int64)
+        final_obs = None
+        if all("final_observation" in s for s in shards):
+            final_obs = np.array([f for s in shards for f in s["final_observation"]], dtype=bool)
         for f in STEP_FIELDS:
             if f not in fields:
                 raise DatasetError(f"{path}: field {f!r} missing")
@@ -327,7 +350,7 @@ class EpisodeDataset:
                                f"the shards hold {int(lengths.sum())}")
         if decoded_cache and card.get("complete") and cached is None:
             _write_decoded(path, card, fields)
-        return cls(path, card, fields, levels, lengths)
+        return cls(path, card, fields, levels, lengths, final_obs)
 
 
 def _flat_arrays(fields: dict[str, Any], prefix: str = "") -> dict[str, np.ndarray]:
@@ -396,4 +419,4 @@ def select_episodes(ds: EpisodeDataset, keep: Sequence[int]) -> EpisodeDataset:
         return v[idx]
 
     return EpisodeDataset(ds.path, ds.card, {k: take(v) for k, v in ds.fields.items()},
-                          [ds.levels[i] for i in keep], lengths[keep])
+                          [ds.levels[i] for i in keep], lengths[keep], ds.final_obs[keep])

@@ -122,6 +122,30 @@ class EnvFamily:
 
         return EncoderScorer(self.make_encoder(spec), spec.num_actions, outputs_per_action)
 
+    def goal_layout(self, spec: EnvSpec) -> GoalLayout:
+        """The observation layout the goal-conditioned agents read (goal-conditioned families)."""
+        raise NotImplementedError(f"{self.name} is not a goal-conditioned family")
+
+
+@dataclass(frozen=True)
+class GoalLayout:
+    """How a goal-conditioned family lays out its flat observations: `[state, goal]`, with the
+    goal a `goal_dim`-vector that a state achieves at `state[achieved_start:][:goal_dim]`, and
+    continuous actions of `action_dim`."""
+
+    state_dim: int
+    goal_dim: int
+    action_dim: int
+    achieved_start: int = 0
+
+    @property
+    def obs_dim(self) -> int:
+        return self.state_dim + self.goal_dim
+
+    @property
+    def achieved(self) -> slice:
+        return slice(self.achieved_start, self.achieved_start + self.goal_dim)
+
 
 @dataclass
 class EnvSpec:

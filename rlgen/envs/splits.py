@@ -54,6 +54,3 @@ class Splits:
 
     def __contains__(self, name: str) -> bool:
         return name in self.splits
-
-    def names(self) -> list[str]:
-        return list(self.splits)

@@ -22,7 +22,6 @@ class Scorer(nn.Module):
     """Interface. `num_actions` is None for choice models whose action set varies per step."""
 
     num_actions: int | None = None
-    feature_dim: int = 0
 
     def batch_from_dataset(self, ds, idx: np.ndarray) -> Any:
         """Inputs for the steps `idx` of an `EpisodeDataset`."""
@@ -34,10 +33,6 @@ class Scorer(nn.Module):
 
     def batch_from_env(self, obs: Any, infos: list[dict] | None = None) -> Any:
         """Inputs for a batch of env observations (and their infos)."""
-        raise NotImplementedError
-
-    def features(self, inputs: Any) -> torch.Tensor:
-        """(B, feature_dim) state features (used by sequence models)."""
         raise NotImplementedError
 
     def forward(self, inputs: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -55,7 +50,6 @@ class EncoderScorer(Scorer):
         super().__init__()
         self.encoder = encoder
         self.num_actions = num_actions
-        self.feature_dim = encoder.out_dim
         self.head = nn.Linear(encoder.out_dim, num_actions * outputs_per_action)
         self._device_probe = nn.Parameter(torch.zeros(0), requires_grad=False)
 
@@ -72,9 +66,6 @@ class EncoderScorer(Scorer):
 
     def batch_from_env(self, obs: Any, infos: list[dict] | None = None) -> Any:
         return to_tensor(obs, self.device)
-
-    def features(self, inputs: Any) -> torch.Tensor:
-        return self.encoder(inputs)
 
     def forward(self, inputs: Any) -> tuple[torch.Tensor, torch.Tensor]:
         scores = self.head(self.encoder(inputs))

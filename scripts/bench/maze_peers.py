@@ -92,12 +92,12 @@ def main() -> None:
     # ---- training -------------------------------------------------------------------------
     path = collect(CollectConfig(env=spec.id, transitions=50_000, num_envs=16, seed=0),
                    tmp / "train", progress=False)
-    data = GoalData.from_dataset(EpisodeDataset.load(path))
+    data = GoalData.from_dataset(EpisodeDataset.load(path), spec.impl.goal_layout(spec))
 
     def agent(name: str, overrides: dict):
         a = agent_class(name)(spec, agent_config(name, spec.family, overrides)[0], torch.device("cpu"))
         a.attach(data)
-        for m in a.modules.values():
+        for m in a.nets.values():
             m.train()
         return a
 
@@ -108,7 +108,7 @@ def main() -> None:
         return args.updates / (time.perf_counter() - t0)
 
     rvs = agent("rvs", {"hidden": [256, 256]})
-    net = copy.deepcopy(rvs.modules["actor"])  # same architecture, trained on its own
+    net = copy.deepcopy(rvs.nets["actor"])  # same architecture, trained on its own
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     x_all = torch.as_tensor(np.concatenate([data.observations, data.observations[:, :2]], 1))
     a_all = torch.as_tensor(data.actions)
@@ -136,9 +136,9 @@ def main() -> None:
     iql.build_with_dataset(mdp)
 
     cases = {
-        "rlgen RvS 2x256 (hindsight goals)": lambda: timed(rvs.update),
+        "rlgen RvS 2x256 (hindsight goals)": lambda: timed(lambda n: rvs.update(rvs.sample_batch())),
         "bare MLP regression step": lambda: timed(bare_step),
-        "rlgen GCIQL 2x256": lambda: timed(gciql.update),
+        "rlgen GCIQL 2x256": lambda: timed(lambda n: gciql.update(gciql.sample_batch())),
         "d3rlpy IQL 2x256": lambda: timed(lambda n: iql.update(mdp.sample_transition_batch(256))),
     }
     rates = interleave(cases, args.reps)

@@ -54,13 +54,13 @@ def update_rate(agent: str, overrides: dict, env: str, data: GoalData, seconds: 
     spec = make_env_spec(env)
     a = agent_class(agent)(spec, agent_config(agent, spec.family, overrides)[0], torch.device("cpu"))
     a.attach(data)  # K-means for augmentation runs here, outside the timed loop
-    for m in a.modules.values():
+    for m in a.nets.values():
         m.train()
-    for step in range(3):
-        a.update(step)
+    for _ in range(3):
+        a.update(a.sample_batch())
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
-        a.update(n)
+        a.update(a.sample_batch())  # one step of the fit loop
         n += 1
     return n / (time.perf_counter() - t0)
 
@@ -89,7 +89,8 @@ def main() -> None:
         if args.skip_training:
             return
         path, env = first
-        data = GoalData.from_dataset(EpisodeDataset.load(path))
+        spec = make_env_spec(env)
+        data = GoalData.from_dataset(EpisodeDataset.load(path), spec.impl.goal_layout(spec))
         print(f"\ntraining on {path.name} ({len(data.observations):,} transitions), "
               f"{args.seconds:.0f} s per row\n")
         print("| agent | size | updates/s |")

@@ -52,8 +52,8 @@ def main() -> None:
     import numpy as np
     import torch
 
+    from rlgen.agents.discrete import TransitionSampler
     from rlgen.agents.loading import load_policy
-    from rlgen.agents.offline import TransitionSampler
     from rlgen.data.collect import collect
     from rlgen.data.storage import EpisodeDataset, EpisodeWriter
     from rlgen.registry import make_env_spec

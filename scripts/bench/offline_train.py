@@ -10,7 +10,8 @@ scales pixels with its PixelObservationScaler; rlgen samples HWC uint8 frames an
 convolutions channels-last. Settings: Adam; BC cross-entropy (d3rlpy beta=0, so no logit
 penalty), lr 5e-4; CQL alpha 4, gamma 0.99, one Q-network with a target copy, lr 5e-4.
 A timed step includes sampling the batch on both sides (d3rlpy: `sample_transition_batch` +
-`update`, as its `fit` loop does; rlgen: `agent.update()`). Repetitions are interleaved.
+`update`, as its `fit` loop does; rlgen: `agent.update(agent.sample_batch())`). Repetitions
+are interleaved.
 """
 
 from __future__ import annotations
@@ -93,11 +94,7 @@ def main() -> None:
     def rlgen_agent(cls, cfg):
         torch.manual_seed(0)
         agent = cls(spec, cfg, device, seed=0)
-        agent.data = source  # as prepare() does, without re-reading the files
-        from rlgen.agents.offline import TransitionSampler
-
-        agent.sampler = TransitionSampler(source, 0)
-        agent.on_dataset(source)
+        agent.attach(source)  # as prepare() does, without re-reading the files
         return agent
 
     def d3_algo(kind: str):
@@ -118,7 +115,7 @@ def main() -> None:
         def go() -> float:
             t0 = time.perf_counter()
             for _ in range(args.steps):
-                agent.update()
+                agent.update(agent.sample_batch())  # one step of the fit loop
             return args.steps / (time.perf_counter() - t0)
         return go
 

@@ -52,7 +52,7 @@ def main() -> None:
     if not (data_dir / "card.json").exists():
         collect(CollectConfig(env=spec.id, transitions=args.transitions, num_envs=16, seed=args.seed),
                 data_dir, progress=False)
-    d = GoalData.from_dataset(EpisodeDataset.load(data_dir))
+    d = GoalData.from_dataset(EpisodeDataset.load(data_dir), spec.impl.goal_layout(spec))
 
     index = {c: n for n, c in enumerate(layout.free_cells)}
     dist = np.full((len(index), len(index)), 10**6)

@@ -13,9 +13,12 @@ from collections.abc import Hashable, Sequence
 import gymnasium as gym
 import numpy as np
 
+from rlgen.envs.base import GoalLayout
 from rlgen.envs.maze.layout import Layout, parse_level
 
-OBS_DIM = 6
+#: [x, y, vx, vy] then the goal [goal_x, goal_y]; the achieved goal is xy; actions are 2-d forces.
+GOAL_LAYOUT = GoalLayout(state_dim=4, goal_dim=2, action_dim=2)
+OBS_DIM = GOAL_LAYOUT.obs_dim
 SUCCESS_RADIUS = 0.45
 
 
@@ -36,7 +39,7 @@ class MazeEnv(gym.Env):
         self.levels = list(levels)
         self._env = make_point_maze(layout.gym_id, layout.maze_map)
         self.observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
-        self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (GOAL_LAYOUT.action_dim,), np.float32)
         self._level: str | None = None
         self._cap = layout.max_steps
         self._t = 0

@@ -6,8 +6,8 @@ from typing import Any
 
 import gymnasium as gym
 
-from rlgen.envs.base import EnvFamily, EnvSpec
-from rlgen.envs.maze.env import MazeEnv
+from rlgen.envs.base import EnvFamily, EnvSpec, GoalLayout
+from rlgen.envs.maze.env import GOAL_LAYOUT, MazeEnv
 from rlgen.envs.maze.layout import Layout, level_id
 from rlgen.envs.splits import Split, Splits
 
@@ -57,6 +57,9 @@ class MazeFamily(EnvFamily):
 
     def return_bounds(self, task: str, options: dict[str, Any]) -> tuple[float, float]:
         return 0.0, 1.0  # sparse reward 1 at the goal, episode ends there: return = success
+
+    def goal_layout(self, spec: EnvSpec) -> GoalLayout:
+        return GOAL_LAYOUT
 
     def make_encoder(self, spec: EnvSpec):
         raise NotImplementedError("maze agents read the flat [x, y, vx, vy, goal_x, goal_y] vector")

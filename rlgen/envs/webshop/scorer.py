@@ -84,7 +84,6 @@ class ChoiceScorer(Scorer):
                 padding_idx=model.config.pad_token_id)
             self.project = nn.Sequential(nn.Linear(dim, dim), nn.Tanh())
             del model
-        self.feature_dim = dim
         self.head = nn.Sequential(nn.Linear(3 * dim, config.hidden), nn.ReLU(),
                                   nn.Linear(config.hidden, self.outputs_per_action))
         self._device_probe = nn.Parameter(torch.zeros(0), requires_grad=False)
@@ -165,9 +164,6 @@ class ChoiceScorer(Scorer):
             return self.project(summed / count)
         hidden = self.encoder(**tokens).last_hidden_state
         return (hidden * mask.unsqueeze(-1).to(hidden.dtype)).sum(1) / count
-
-    def features(self, inputs: Any) -> torch.Tensor:
-        return self._embed(inputs["obs"])
 
     def forward(self, inputs: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """(scores (B, A) — or (B, A, outputs_per_action) when that is > 1 — and mask (B, A))."""
