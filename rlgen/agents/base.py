@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from rlgen.envs.base import EnvSpec
-from rlgen.runs import RunDir
+from rlgen.runs import FitResult, NullRun, RunDir
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -69,8 +69,10 @@ class Agent:
     def __init__(self, spec: EnvSpec, config: Any, device: torch.device, seed: int = 0):
         self.spec, self.config, self.device, self.seed = spec, config, device, seed
 
-    def fit(self, run: RunDir, budget: int, state: dict[str, Any] | None = None,
-            progress: bool = True) -> None:
+    def fit(self, run: RunDir | NullRun | None, budget: int, state: dict[str, Any] | None = None,
+            progress: bool = True) -> FitResult:
+        """Train for `budget` (env steps online, gradient steps offline), continuing from `state`
+        when given; `run=None` trains in-process with no files."""
         raise NotImplementedError
 
     def policy(self, deterministic: bool = False, seed: int = 0):
