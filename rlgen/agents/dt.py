@@ -112,6 +112,7 @@ class DT(OfflineAgent):
 
     name = "dt"
     config_class = DTConfig
+    requires = ("discrete_actions", "encoder")
     condition_on_return = True
 
     def build(self) -> None:

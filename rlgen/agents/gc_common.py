@@ -50,6 +50,7 @@ class GoalConditionedAgent(Agent):
     implement `update(step) -> metrics` and `act(obs)`. Budget = gradient steps."""
 
     kind = "offline"
+    requires: tuple[str, ...] = ("goal_conditioned",)
     default_budget = 20_000
 
     def __init__(self, spec, config, device, seed: int = 0):

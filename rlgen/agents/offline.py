@@ -116,6 +116,7 @@ def polyak(target: nn.Module, online: nn.Module, tau: float) -> None:
 
 class OfflineAgent(Agent):
     kind = "offline"
+    requires: tuple[str, ...] = ("scorer",)
     default_budget = 2000  # gradient steps
 
     def __init__(self, spec, config, device, seed: int = 0):
