@@ -192,7 +192,7 @@ def build_config(cls: type[C], *layers: Mapping[str, Any]) -> C:
                 merged[name] = value
                 continue
             if not _is_table(schema[name]):
-                raise ConfigError(f"{label}.{key}: {name} is a {describe(schema[name])}, "
+                raise ConfigError(f"{label}.{key}: {name} takes {describe(schema[name])}, "
                                   "not a table; dotted keys reach into table fields only")
             table = merged[name] if name in merged else _default(cls, name)
             if not isinstance(table, Mapping):

@@ -69,7 +69,7 @@ def test_values_are_converted_to_their_field_type():
     ("label=[1]", "Sample.label: expected str or none, got [1] (list)"),
     ("mode=medium", "Sample.mode: expected one of 'fast', 'slow', got 'medium' (str)"),
     ("table=3", "Sample.table: expected table, got 3 (int)"),
-    ("count.x=1", "count is a int, not a table"),
+    ("count.x=1", "count takes int, not a table"),
 ])
 def test_bad_values_name_field_value_and_type(text, message):
     with pytest.raises(ConfigError) as e:
