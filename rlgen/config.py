@@ -41,7 +41,10 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 # ---- schemas ------------------------------------------------------------------------------------
 def dataclass_schema(cls: type) -> Schema:
-    hints = typing.get_type_hints(cls)
+    try:
+        hints = typing.get_type_hints(cls)
+    except NameError:  # an annotation names a type imported only for type checkers: check less
+        hints = {}
     return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(cls)}
 
 
