@@ -24,14 +24,6 @@ def _env_options(args: argparse.Namespace) -> dict:
     return options
 
 
-def _add_env_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--env", required=True, help="env spec family:task, e.g. procgen:coinrun")
-    p.add_argument("--distribution-mode", choices=["easy", "hard"],
-                   help="Procgen difficulty (default easy)")
-    p.add_argument("--num-levels", type=int, help="Procgen train levels 0..N-1 (default 200)")
-    p.add_argument("--env-opt", action="append", metavar="KEY=VALUE", help="other env option")
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from rlgen import train as T
 
@@ -147,6 +139,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from rlgen.registry import AGENTS, ENV_FAMILIES, agent_class, env_family
 
+    if args.env and args.what != "agents":
+        raise ValueError("--env filters `rlgen list agents` only")
     if args.what == "envs":
         for name in ENV_FAMILIES:
             try:
@@ -156,10 +150,19 @@ def cmd_list(args: argparse.Namespace) -> int:
                 continue
             print(f"{name}: " + (", ".join(f"{name}:{t}" for t in tasks) if tasks else name))
     else:
-        for name in AGENTS:
+        from rlgen.agents.base import fitting_agents, has_default_dataset
+        from rlgen.registry import make_env_spec
+
+        spec = make_env_spec(args.env, **_env_options(args)) if args.env else None
+        names = fitting_agents(spec) if spec else list(AGENTS)
+        for name in names:
             cls = agent_class(name)
             doc = (cls.__doc__ or cls.config_class.__doc__ or "").strip().splitlines()
-            print(f"{name:8} {cls.kind:8} {doc[0] if doc else ''}")
+            note = " (needs --dataset)" if spec and cls.kind == "offline" and \
+                not has_default_dataset(spec) else ""
+            print(f"{name:8} {cls.kind:8} {doc[0] if doc else ''}{note}")
+        if spec and not names:
+            print(f"no registered agent fits {spec.id}")
     return 0
 
 
@@ -293,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="list registered envs or agents")
     ls.add_argument("what", choices=["envs", "agents"])
+    ls.add_argument("--env", help="list only the agents that can train on this env spec")
+    ls.add_argument("--env-opt", action="append", metavar="KEY=VALUE", help="env option for --env")
     ls.set_defaults(fn=cmd_list)
 
     lv = sub.add_parser("levels", help="level tools")

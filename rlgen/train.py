@@ -38,15 +38,23 @@ def _default_steps(agent_cls) -> int:
 
 
 def start_run(req: TrainRequest) -> tuple[RunDir, dict[str, Any]]:
+    """Check everything the request asks for, then create the run directory: a request that
+    cannot be honoured fails before anything is written."""
     if req.dataset is not None and not Path(req.dataset).exists():
-        raise FileNotFoundError(f"dataset {req.dataset} does not exist")  # before any run dir
+        raise FileNotFoundError(f"dataset {req.dataset} does not exist")
     spec = make_env_spec(req.env, **req.env_options)
     cls = agent_class(req.agent)
+    cls.check_fits(spec, req.dataset)
     config, preset_steps = agent_config(req.agent, spec.family, req.overrides)
+    config = cls.check_config(config, spec)
     if req.steps is not None:
-        steps = parse_count(req.steps)
+        steps = parse_count(req.steps, "steps")
     else:
-        steps = parse_count(preset_steps) if preset_steps is not None else _default_steps(cls)
+        steps = parse_count(preset_steps, "steps") if preset_steps is not None else _default_steps(cls)
+    if req.evaluate:
+        parse_count(req.episodes, "episodes")
+        for split in req.splits:
+            spec.splits[split]  # unknown split names fail here, not after training
     name = req.name or f"{req.agent}-{spec.task or spec.family}-s{req.seed}-" + \
         dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     resolved = {

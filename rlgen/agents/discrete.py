@@ -126,6 +126,7 @@ class OfflineAgent(OfflineLearner):
     `uses_next` says whether the loss reads s' (TD agents)."""
 
     config_class = OfflineConfig
+    requires: tuple[str, ...] = ("scorer",)
     batch_net = "q"
     uses_next = True
 

@@ -125,6 +125,7 @@ class DT(OfflineAgent):
 
     name = "dt"
     config_class = DTConfig
+    requires = ("discrete_actions", "encoder")
 
     def build(self) -> None:
         self.nets = {"model": SequenceModel(self.make_encoder(), self.spec.num_actions, self.config)}

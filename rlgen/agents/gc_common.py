@@ -49,6 +49,7 @@ class ContinuousPolicy:
 class GoalConditionedAgent(OfflineLearner):
     """Base of the goal-conditioned agents: `self.layout` gives the sizes `build` needs."""
 
+    requires: tuple[str, ...] = ("goal_conditioned",)
     default_budget = 20_000
 
     def __init__(self, spec, config, device, seed: int = 0):

@@ -44,6 +44,7 @@ class IQL(OfflineAgent):
 
     name = "iql"
     config_class = IQLConfig
+    requires = ("scorer", "encoder")  # V(s) is the family's encoder and a head
 
     def build(self) -> None:
         q = self.make_scorer()

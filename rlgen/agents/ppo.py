@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -46,7 +46,7 @@ class PPOConfig:
     normalize_advantage: bool = True
     normalize_reward: bool = True
     encoder: dict = field(default_factory=dict)  # kwargs for the family's make_encoder
-    precision: str = "fp32"  # or "bf16" (autocast); not validated for learning quality yet
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast; not validated for learning quality yet
     compile: bool = False
     checkpoint_every_s: float = 120.0
     snapshot_every: int = 0  # env steps between kept weight snapshots (0: keep only the latest)
@@ -237,6 +237,7 @@ class PPO(Agent):
     """Online RL: PPO with an IMPALA CNN (train-procgen settings on Procgen)."""
 
     name = "ppo"
+    requires = ("discrete_actions", "encoder")
     config_class = PPOConfig
     kind = "online"
 

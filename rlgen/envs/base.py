@@ -47,12 +47,40 @@ class LevelSampler(gym.Wrapper):
         return self.env.reset(seed=seed, options=options)
 
 
+#: What an env spec can offer an agent (an agent's `requires` names some of these).
+CAPABILITIES: dict[str, str] = {
+    "discrete_actions": "discrete actions",
+    "encoder": "an observation encoder",     # EnvFamily.make_encoder
+    "scorer": "a scorer over its actions",   # EnvFamily.make_scorer
+    "goal_conditioned": "goal-conditioned state observations",
+}
+
+
 class EnvFamily:
     """Base class: subclasses set `name` and implement `build_splits` and `make_env`."""
 
     name: str = ""
     #: option name -> default value; unknown options are refused with a did-you-mean.
     default_options: dict[str, Any] = {}
+    #: what every spec of this family offers agents (keys of CAPABILITIES). Discrete actions and
+    #: an encoder give a scorer through the default `make_scorer`.
+    capabilities: frozenset[str] = frozenset()
+
+    def spec_capabilities(self, spec: EnvSpec) -> frozenset[str]:
+        """The capabilities of one spec (a family whose options can remove one overrides this)."""
+        caps = set(self.capabilities)
+        if {"discrete_actions", "encoder"} <= caps:
+            caps.add("scorer")
+        return frozenset(caps)
+
+    def encoder_schema(self, spec: EnvSpec) -> dict[str, Any] | None:
+        """The keyword arguments `make_encoder` takes after `spec`, with their types (None: any);
+        agents check their `encoder` config table against it before a run starts."""
+        from rlgen.config import signature_schema
+
+        if "encoder" not in self.spec_capabilities(spec):
+            return {}
+        return signature_schema(self.make_encoder, skip=("spec",))
 
     @cached_property
     def spec_file(self) -> dict[str, Any]:
@@ -164,6 +192,10 @@ class EnvSpec:
 
     def make_env(self, **kwargs: Any) -> gym.Env:
         return self.impl.make_env(self.task, self.options, **kwargs)
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return self.impl.spec_capabilities(self)
 
     @cached_property
     def num_actions(self) -> int:

@@ -164,6 +164,7 @@ def _is_contiguous(levels: Sequence[Hashable]) -> bool:
 
 class ProcgenFamily(EnvFamily):
     name = "procgen"
+    capabilities = frozenset({"discrete_actions", "encoder"})
 
     @property
     def default_options(self) -> dict[str, Any]:  # type: ignore[override]

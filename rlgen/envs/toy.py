@@ -65,6 +65,7 @@ class IdentityOracle:
 
 class ToyFamily(EnvFamily):
     name = "toy"
+    capabilities = frozenset({"discrete_actions", "encoder"})
     default_options = {"num_levels": 100, "episode_length": 8}
 
     def tasks(self) -> list[str]:

@@ -14,6 +14,7 @@ from rlgen.envs.splits import Split, Splits
 
 class MazeFamily(EnvFamily):
     name = "maze"
+    capabilities = frozenset({"goal_conditioned"})  # continuous actions, no encoder
 
     @property
     def default_options(self) -> dict[str, Any]:  # type: ignore[override]

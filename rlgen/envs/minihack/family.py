@@ -14,6 +14,7 @@ from rlgen.envs.base import EnvFamily, EnvSpec, LevelSampler
 from rlgen.envs.splits import Split, Splits
 
 VECTOR_MODES = ("async", "sync")
+ENCODER_KEYS = frozenset({"glyphs", "glyphs_crop", "blstats"})  # what GlyphEncoder reads
 
 
 def seed_lists(options: dict[str, Any]) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
@@ -29,6 +30,7 @@ def seed_lists(options: dict[str, Any]) -> tuple[tuple[int, ...], tuple[int, ...
 
 class MiniHackFamily(EnvFamily):
     name = "minihack"
+    capabilities = frozenset({"discrete_actions", "encoder"})
 
     @property
     def default_options(self) -> dict[str, Any]:  # type: ignore[override]
@@ -112,11 +114,23 @@ class MiniHackFamily(EnvFamily):
         return gym.vector.AsyncVectorEnv(fns, autoreset_mode=AutoresetMode.SAME_STEP,
                                          context="fork")
 
+    def spec_capabilities(self, spec: EnvSpec) -> frozenset[str]:
+        caps = super().spec_capabilities(spec)
+        if ENCODER_KEYS - set(spec.options["observation_keys"]):
+            return caps - {"encoder", "scorer"}  # the encoder has nothing to read
+        return caps
+
+    def encoder_schema(self, spec: EnvSpec) -> dict[str, Any] | None:
+        from rlgen.config import dataclass_schema
+        from rlgen.envs.minihack.encoder import GlyphEncoderConfig
+
+        return dataclass_schema(GlyphEncoderConfig) if "encoder" in spec.capabilities else {}
+
     def make_encoder(self, spec: EnvSpec, **kwargs: Any):
         from rlgen.envs.minihack.encoder import GlyphEncoder, GlyphEncoderConfig
 
         keys = set(spec.options["observation_keys"])
-        missing = {"glyphs", "glyphs_crop", "blstats"} - keys
+        missing = ENCODER_KEYS - keys
         if missing:
             raise ValueError(f"the MiniHack encoder reads observation keys {sorted(missing)}")
         return GlyphEncoder(GlyphEncoderConfig(**kwargs))

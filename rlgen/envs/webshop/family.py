@@ -119,6 +119,7 @@ class WebShopVecEnv(gym.vector.VectorEnv):
 
 class WebShopFamily(EnvFamily):
     name = "webshop"
+    capabilities = frozenset({"scorer"})  # text actions chosen among the valid ones
 
     @property
     def default_options(self) -> dict[str, Any]:  # type: ignore[override]
