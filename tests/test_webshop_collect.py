@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from webshop_helpers import real_data_dir
 
 from rlgen.data.storage import EpisodeDataset
 from rlgen.envs.webshop.collect import collect, main
@@ -11,7 +10,7 @@ from rlgen.registry import make_env_spec
 
 
 def test_expert_dataset_fields_and_indices(tmp_path):
-    spec = make_env_spec("webshop", data_dir=str(real_data_dir()))
+    spec = make_env_spec("webshop")
     policy = spec.impl.make_policy(spec, "expert")
     collect(spec, policy, "train", 20, tmp_path / "ds", progress=False)
     ds = EpisodeDataset.load(tmp_path / "ds")
@@ -28,11 +27,11 @@ def test_expert_dataset_fields_and_indices(tmp_path):
 def test_noisy_expert_makes_mistakes_and_cli_runs(tmp_path):
     out = tmp_path / "noisy"
     rc = main(["--policy", "noisy", "--policy-opt", "mistake_prob=0.5", "--episodes", "15",
-               "--env-opt", f"data_dir={real_data_dir()}", "--out", str(out), "--quiet"])
+               "--out", str(out), "--quiet"])
     assert rc == 0
     noisy = EpisodeDataset.load(out)
     assert noisy.card["policy"] == "noisy" and noisy.card["policy_options"] == {"mistake_prob": 0.5}
-    spec = make_env_spec("webshop", data_dir=str(real_data_dir()))
+    spec = make_env_spec("webshop")
     collect(spec, spec.impl.make_policy(spec, "expert"), "train", 15, tmp_path / "exp", progress=False)
     expert = EpisodeDataset.load(tmp_path / "exp")
     assert noisy.num_transitions > expert.num_transitions
@@ -45,11 +44,11 @@ def test_generic_rlgen_collect_with_the_expert(tmp_path):
     from rlgen.envs.webshop.env import valid_actions_from_text_rich
 
     out = tmp_path / "cli"
-    assert rlgen_main(["collect", "--env", "webshop", "--env-opt", f"data_dir={real_data_dir()}",
+    assert rlgen_main(["collect", "--env", "webshop", "--env-opt", "data_dir=1k",
                        "--policy", "expert", "--transitions", "300", "--num-envs", "3",
                        "--out", str(out), "--quiet"]) == 0
     ds = EpisodeDataset.load(out)
-    spec = make_env_spec("webshop", data_dir=str(real_data_dir()))
+    spec = make_env_spec("webshop")
     train = set(spec.splits["train"].levels)
     assert set(ds.levels) <= train and ds.episode_returns().mean() > 0.9
     # Every recorded action is one the page offered, as read back from the text_rich page.
@@ -62,7 +61,7 @@ def test_generic_rlgen_collect_with_the_expert(tmp_path):
 def test_valid_actions_read_back_from_pages_match_info(tmp_path):
     from rlgen.envs.webshop.env import valid_actions_from_text_rich
 
-    spec = make_env_spec("webshop", data_dir=str(real_data_dir()))
+    spec = make_env_spec("webshop")
     env, policy = spec.make_env(), spec.impl.make_policy(spec, "noisy", mistake_prob=0.3, seed=1)
     checked = 0
     for level in range(0, 200, 10):
