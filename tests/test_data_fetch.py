@@ -225,3 +225,13 @@ def test_fetched_full_catalogue_is_what_data_dir_full_reads(cache, capfd):
     assert load_catalogue("full").source == "full"
     assert "type reward uses all title words" in capfd.readouterr().err  # no nouns file for full
     load_catalogue.cache_clear()
+
+
+def test_without_a_checksum_a_cut_off_json_file_is_still_refused(cache):
+    """A short body served as complete, with no size or checksum to compare it to."""
+    short = {"a.json": FILES["a.json"][:7000]}
+    with FixtureServer(short) as server:
+        with pytest.raises(DownloadError, match="ends early"):
+            fetch(_fileset(short, checksums=False), url_base=server.url, progress=False,
+                  log=lambda _: None)
+    assert not list((cache / "fixture").glob("a.json*"))

@@ -138,11 +138,15 @@ def _verify_and_move(part: Path, f: RemoteFile, target: Path) -> None:
         problem = f"{size:,} bytes instead of {f.size:,} (truncated or wrong file)"
     elif f.sha256 is not None and (digest := sha256_of(part)) != f.sha256:
         problem = f"sha256 {digest} instead of {f.sha256} (corrupted or wrong file)"
-    elif f.json:
+    elif f.json:  # without a checksum, at least a cut-off or HTML payload is caught
         with open(part, "rb") as fh:
             head = fh.read(4096).lstrip()
+            fh.seek(max(0, size - 4096))
+            tail = fh.read().rstrip()
         if not head or head[:1] not in (b"[", b"{"):
             problem = "content is not JSON (an HTML error or confirmation page?)"
+        elif tail[-1:] not in (b"]", b"}"):
+            problem = "JSON content ends early (truncated)"
     if problem:
         part.unlink()
         raise DownloadError(f"{f.name}: {problem}; deleted, nothing was put in {target.parent}")
