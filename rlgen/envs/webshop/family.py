@@ -7,6 +7,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from rlgen.data.fetch import FileSet
 from rlgen.envs.base import EnvFamily, EnvSpec
 from rlgen.envs.splits import Split, Splits
 
@@ -194,7 +195,7 @@ class WebShopFamily(EnvFamily):
         return {"expert": lambda arg=None, seed=0: ExpertPolicy(spec), "noisy": noisy,
                 "uniform": lambda arg=None, seed=0: RandomValidPolicy(spec, seed=seed)}
 
-    def data_files(self) -> dict[str, Any]:
+    def data_files(self) -> dict[str, FileSet]:
         """`rlgen data fetch webshop --size NAME`: `1k` (packaged) and `full` (downloaded)."""
         from rlgen.envs.webshop.datafiles import FILESETS
 
