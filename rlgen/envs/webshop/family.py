@@ -7,16 +7,19 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from rlgen.data.fetch import FileSet
 from rlgen.envs.base import EnvFamily, EnvSpec
 from rlgen.envs.splits import Split, Splits
 
-#: Goals in the real 1,000-product catalogue; smaller catalogues scale the split sizes down.
+#: Goals in the real 1,000-product catalogue; smaller catalogues (a folder given as data_dir)
+#: scale the split sizes down.
 REFERENCE_NUM_GOALS = 6910
 SPLIT_KINDS = ("instruction", "product")
 
 
-def data_key(options: dict[str, Any]) -> str | None:
-    return str(options["data_dir"]) if options.get("data_dir") else None
+def data_key(options: dict[str, Any]) -> str:
+    """The catalogue source: `1k` (packaged), `full` (fetched into the cache) or a folder."""
+    return str(options["data_dir"])
 
 
 def catalogue_for(options: dict[str, Any]):
@@ -192,6 +195,12 @@ class WebShopFamily(EnvFamily):
 
         return {"expert": lambda arg=None, seed=0: ExpertPolicy(spec), "noisy": noisy,
                 "uniform": lambda arg=None, seed=0: RandomValidPolicy(spec, seed=seed)}
+
+    def data_files(self) -> dict[str, FileSet]:
+        """`rlgen data fetch webshop --size NAME`: `1k` (packaged) and `full` (downloaded)."""
+        from rlgen.envs.webshop.datafiles import FILESETS
+
+        return FILESETS
 
     def make_scorer(self, spec: EnvSpec, outputs_per_action: int = 1, **kwargs: Any):
         """The choice model; `scorer_init` / `scorer_encoder` env options pick its variant."""

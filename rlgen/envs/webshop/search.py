@@ -72,7 +72,7 @@ class SearchEngine:
 
 
 @lru_cache(maxsize=4)
-def search_engine(data_dir: str | None = None) -> SearchEngine:
+def search_engine(data_dir: str | None = "1k") -> SearchEngine:
     from rlgen.envs.webshop.catalogue import load_catalogue
 
     return SearchEngine(load_catalogue(data_dir))
