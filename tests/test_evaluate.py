@@ -3,13 +3,14 @@ import numpy as np
 from rlgen import make_env_spec
 from rlgen.eval import stats
 from rlgen.eval.evaluate import evaluate, run_episodes
+from rlgen.policy import Policy
 
 
-class RandomPolicy:
+class RandomPolicy(Policy):
     def __init__(self, n: int, seed: int = 0):
         self.rng, self.n = np.random.default_rng(seed), n
 
-    def act(self, obs):
+    def act(self, obs, infos=None):
         return self.rng.integers(self.n, size=len(obs))
 
 

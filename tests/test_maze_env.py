@@ -8,6 +8,7 @@ import pytest
 from rlgen.envs.maze.collect import _centres, _next_hop_table
 from rlgen.envs.maze.layout import level_id, parse_level
 from rlgen.eval.evaluate import evaluate
+from rlgen.policy import Policy
 from rlgen.registry import UnknownNameError, make_env_spec
 
 TASKS = ["pointmaze-umaze", "pointmaze-medium", "pointmaze-large", "pointmaze-umaze-onestitch",
@@ -55,13 +56,13 @@ def test_bad_names_and_levels_fail_clearly():
         parse_level("1,1->3,1")
 
 
-class OraclePolicy:
+class OraclePolicy(Policy):
     """Unit vector towards the next BFS cell (the goal itself in the goal cell)."""
 
     def __init__(self, layout):
         self.layout, self.table = layout, _next_hop_table(layout)
 
-    def act(self, obs):
+    def act(self, obs, infos=None):
         xy, goal = obs[:, :2], obs[:, 4:6]
         cur, g = self.layout.xy_to_cells(xy), self.layout.xy_to_cells(goal)
         nxt = self.table[g[:, 0], g[:, 1], cur[:, 0], cur[:, 1]]
@@ -78,8 +79,8 @@ def test_evaluate_reports_success_per_split():
     assert summary["splits"]["test"]["success_rate"] == 1.0
     assert summary["splits"]["test"]["normalized_mean"] == 1.0
 
-    class Still:
-        def act(self, obs):
+    class Still(Policy):
+        def act(self, obs, infos=None):
             return np.zeros((len(obs), 2))
 
     records, summary = evaluate(Still(), spec, ["test"], episodes=2, num_envs=2, progress=False)

@@ -8,6 +8,7 @@ from rlgen.agents.loading import load_policy
 from rlgen.cli import main
 from rlgen.data.collect import collect
 from rlgen.data.storage import DatasetError, EpisodeDataset, EpisodeWriter
+from rlgen.policy import Policy
 from rlgen.registry import make_env_spec
 
 
@@ -62,11 +63,11 @@ def test_interrupted_collection_never_looks_complete_and_resumes(tmp_path):
     spec = make_env_spec("toy:identity")
     policy, _ = load_policy("oracle", spec)
 
-    class Interrupt:
+    class Interrupt(Policy):
         def __init__(self):
             self.calls = 0
 
-        def act(self, obs):
+        def act(self, obs, infos=None):
             self.calls += 1
             if self.calls > 40:
                 raise KeyboardInterrupt

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from rlgen.envs.base import CAPABILITIES, EnvSpec
+from rlgen.policy import Policy
 from rlgen.runs import FitResult, NullRun, RunDir
 
 
@@ -40,7 +41,7 @@ def to_tensor(obs: Any, device: torch.device) -> Any:
     return torch.from_numpy(np.ascontiguousarray(obs)).to(device, non_blocking=True)
 
 
-class TorchPolicy:
+class TorchPolicy(Policy):
     """Maps an observation batch to actions through `model(obs) -> logits` (discrete actions).
 
     Samples from the softmax with its own seeded generator, or takes the argmax when
@@ -51,7 +52,7 @@ class TorchPolicy:
         self.generator = torch.Generator(device=device).manual_seed(seed)
 
     @torch.inference_mode()
-    def act(self, obs: Any) -> np.ndarray:
+    def act(self, obs: Any, infos: list[dict] | None = None) -> np.ndarray:
         logits = self.logits_fn(to_tensor(obs, self.device)).float()
         if self.deterministic:
             return logits.argmax(-1).cpu().numpy()
@@ -69,6 +70,9 @@ class Agent:
     kind: str = "online"
     #: what the env spec must offer (keys of rlgen.envs.base.CAPABILITIES)
     requires: tuple[str, ...] = ()
+    #: whether an interrupted and resumed run ends with bitwise the weights of an uninterrupted
+    #: one on CPU (checked for every agent by tests/test_contract_agents.py)
+    resume_exact: bool = True
 
     @classmethod
     def misfit(cls, spec: EnvSpec) -> str | None:

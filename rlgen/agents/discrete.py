@@ -15,6 +15,7 @@ from torch import nn
 
 from rlgen.agents.offline import LearnerConfig, OfflineLearner
 from rlgen.data.storage import EpisodeDataset
+from rlgen.policy import Policy
 
 
 @dataclass(frozen=True)
@@ -72,14 +73,14 @@ class TransitionBatch:
     td_mask: torch.Tensor  # 0 where s' is unknown (a truncated end without its next observation)
 
 
-class ScorerPolicy:
+class ScorerPolicy(Policy):
     """Acts through a scorer: argmax, or a sample from the softmax, over the unmasked actions."""
 
     def __init__(self, scorer, device: torch.device, deterministic: bool, seed: int = 0,
                  score_fn=None):
         self.scorer, self.device, self.deterministic = scorer, device, deterministic
         self.score_fn = score_fn or scorer
-        self.uses_info = scorer.num_actions is None
+        self.needs_infos = scorer.num_actions is None
         self.generator = torch.Generator(device=device).manual_seed(seed)
 
     @torch.inference_mode()

@@ -23,6 +23,7 @@ from rlgen.agents.base import to_tensor
 from rlgen.agents.discrete import OfflineAgent, OfflineConfig, masked_cross_entropy
 from rlgen.data.storage import EpisodeDataset
 from rlgen.nets.scorer import _take
+from rlgen.policy import Policy
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,7 @@ class BCT(DT):
     config_class = BCTConfig
 
 
-class SequencePolicy:
+class SequencePolicy(Policy):
     """Keeps each batch slot's recent history and step count; `begin` restarts slots,
     `feedback` lowers RTG."""
 
@@ -199,7 +200,7 @@ class SequencePolicy:
                 h["next_rtg"] -= float(rewards[s])
 
     @torch.inference_mode()
-    def act(self, obs: Any) -> np.ndarray:
+    def act(self, obs: Any, infos: list[dict] | None = None) -> np.ndarray:
         feats = self.model.encoder(to_tensor(obs, self.device))
         b = feats.shape[0]
         for s in range(b):

@@ -20,6 +20,7 @@ from rlgen.agents.goal_sampling import GoalData
 from rlgen.agents.offline import OfflineLearner
 from rlgen.data.storage import EpisodeDataset
 from rlgen.envs.base import GoalLayout
+from rlgen.policy import Policy
 
 
 def mlp(inp: int, hidden: Sequence[int], out: int, layer_norm: bool = False,
@@ -34,14 +35,14 @@ def mlp(inp: int, hidden: Sequence[int], out: int, layer_norm: bool = False,
     return nn.Sequential(*layers)
 
 
-class ContinuousPolicy:
+class ContinuousPolicy(Policy):
     """`act(obs) -> actions` through `fn(obs_tensor) -> actions` (deterministic)."""
 
     def __init__(self, fn, device: torch.device):
         self.fn, self.device = fn, device
 
     @torch.inference_mode()
-    def act(self, obs: np.ndarray) -> np.ndarray:
+    def act(self, obs: np.ndarray, infos: list[dict] | None = None) -> np.ndarray:
         x = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=self.device)
         return self.fn(x).cpu().numpy()
 

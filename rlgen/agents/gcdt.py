@@ -23,6 +23,7 @@ from rlgen.agents.gc_common import GoalConditionedAgent
 from rlgen.agents.goal_sampling import GoalData, make_goal_sampler
 from rlgen.agents.offline import LearnerConfig
 from rlgen.envs.base import GoalLayout
+from rlgen.policy import Policy
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ class GCDT(GoalConditionedAgent):
         return DTPolicy(self.nets["model"], self.config.context, self.device)
 
 
-class DTPolicy:
+class DTPolicy(Policy):
     """Keeps each batch slot's last `context` (state+goal, action) pairs; `begin(slots)` clears
     the slots whose new episodes start."""
 
@@ -152,7 +153,7 @@ class DTPolicy:
             self.n[slots] = 0
 
     @torch.inference_mode()
-    def act(self, obs: np.ndarray) -> np.ndarray:
+    def act(self, obs: np.ndarray, infos: list[dict] | None = None) -> np.ndarray:
         obs = np.asarray(obs, dtype=np.float32)
         b, length = len(obs), self.context
         if self.sg is None or len(self.sg) != b:

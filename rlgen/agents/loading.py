@@ -10,18 +10,19 @@ import numpy as np
 import torch
 
 from rlgen.envs.base import EnvSpec
+from rlgen.policy import Policy
 from rlgen.runs import RunDir
 
 BUNDLED = Path(__file__).resolve().parents[1] / "experts"
 
 
-class RandomPolicy:
+class RandomPolicy(Policy):
     """Uniform over a discrete action set (a batch of observations in, one action per row out)."""
 
     def __init__(self, num_actions: int, seed: int = 0):
         self.n, self.rng = num_actions, np.random.default_rng(seed)
 
-    def act(self, obs: Any) -> np.ndarray:
+    def act(self, obs: Any, infos: list[dict] | None = None) -> np.ndarray:
         batch = len(next(iter(obs.values()))) if isinstance(obs, dict) else len(obs)
         return self.rng.integers(self.n, size=batch)
 

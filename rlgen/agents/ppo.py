@@ -238,6 +238,9 @@ class PPO(Agent):
 
     name = "ppo"
     requires = ("discrete_actions", "encoder")
+    # env state is not checkpointed: a resumed run restarts its in-flight episodes on fresh
+    # levels, so its later rollouts (and weights) differ from an uninterrupted run's
+    resume_exact = False
     config_class = PPOConfig
     kind = "online"
 

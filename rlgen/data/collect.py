@@ -10,6 +10,7 @@ import numpy as np
 
 from rlgen.data.storage import EpisodeWriter
 from rlgen.envs.base import EnvSpec, stack_observations
+from rlgen.policy import check_policy
 from rlgen.runs import provenance
 
 
@@ -33,16 +34,15 @@ def collect(spec: EnvSpec, policy: Any, out: str | Path, transitions: int, split
     writer = EpisodeWriter(out, resume=resume)
     envs = spec.make_vec_env(split, num_envs, seed=seed + writer.shards * 7919)
     obs, info = envs.reset(seed=seed + writer.shards * 7919)
-    uses_info = getattr(policy, "uses_info", False)
-    infos = [_info_row(info, i) for i in range(num_envs)] if uses_info else None
+    check_policy(policy)
+    infos = [_info_row(info, i) for i in range(num_envs)] if policy.needs_infos else None
     buffers: list[dict[str, list]] = [_empty() for _ in range(num_envs)]
     bar = tqdm(total=transitions, initial=writer.transitions, unit="step", disable=not progress,
                desc=f"collect {spec.id} [{split}]", dynamic_ncols=True)
-    if hasattr(policy, "begin"):
-        policy.begin(np.arange(num_envs))
+    policy.begin(np.arange(num_envs))
     try:
         while writer.total_transitions < transitions:
-            actions = policy.act(obs, infos) if uses_info else policy.act(obs)
+            actions = policy.act(obs, infos)
             next_obs, rew, term, trunc, info = envs.step(actions)
             for i in range(num_envs):
                 b = buffers[i]
@@ -61,12 +61,13 @@ def collect(spec: EnvSpec, policy: Any, out: str | Path, transitions: int, split
                         truncations=np.asarray(b["truncations"]))
                     bar.update(len(b["actions"]))
                     buffers[i] = _empty()
-            if hasattr(policy, "begin") and (term | trunc).any():
+            # feedback before begin, as in evaluation: a finished episode's last reward belongs
+            # to it, not to the episode that starts in its slot
+            policy.feedback(rew)
+            if (term | trunc).any():
                 policy.begin(np.flatnonzero(term | trunc))
-            if hasattr(policy, "feedback"):
-                policy.feedback(rew)
             obs = next_obs
-            if uses_info:
+            if policy.needs_infos:
                 infos = [_info_row(info, i) for i in range(num_envs)]
     finally:
         writer.close()  # an interrupted collection keeps its whole shards

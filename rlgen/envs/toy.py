@@ -15,6 +15,7 @@ import numpy as np
 
 from rlgen.envs.base import EnvFamily, EnvSpec
 from rlgen.envs.splits import Split, Splits
+from rlgen.policy import Policy
 
 COLOURS = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0]], dtype=np.uint8)
 SHAPE = (16, 16, 3)
@@ -50,13 +51,13 @@ class IdentityEnv(gym.Env):
         return obs, reward, done, False, info
 
 
-class IdentityOracle:
+class IdentityOracle(Policy):
     """Scripted expert for toy:identity: reads the colour, takes its action (random w.p. `noise`)."""
 
     def __init__(self, noise: float = 0.0, seed: int = 0):
         self.noise, self.rng = float(noise), np.random.default_rng(seed)
 
-    def act(self, obs: np.ndarray) -> np.ndarray:
+    def act(self, obs: np.ndarray, infos: list[dict] | None = None) -> np.ndarray:
         pixel = np.asarray(obs)[:, 0, 0, :].astype(np.int64)
         best = np.argmin(((pixel[:, None, :] - COLOURS[None].astype(np.int64)) ** 2).sum(-1), axis=1)
         explore = self.rng.random(len(best)) < self.noise

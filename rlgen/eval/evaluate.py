@@ -7,20 +7,13 @@ split see exactly the same levels; each record carries the level that actually r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from rlgen.envs.base import EnvSpec, stack_observations
 from rlgen.eval import stats
-
-
-class Policy(Protocol):
-    """Anything with `act(obs)`. Policies that set `uses_info = True` get `act(obs, infos)` with
-    each env's latest info (e.g. WebShop's valid actions). Stateful policies may also define
-    `begin(slots)` (new episodes start in these batch slots) and `feedback(rewards)`."""
-
-    def act(self, obs: Any) -> np.ndarray: ...
+from rlgen.policy import Policy, check_policy
 
 
 def run_episodes(policy: Policy, spec: EnvSpec, split: str, episodes: int, num_envs: int = 8,
@@ -34,7 +27,7 @@ def run_episodes(policy: Policy, spec: EnvSpec, split: str, episodes: int, num_e
     assigned: list[int | None] = [None] * slots
     obs: list[Any] = [None] * slots
     infos: list[dict] = [{} for _ in range(slots)]
-    uses_info = getattr(policy, "uses_info", False)
+    check_policy(policy)
     ret, length = np.zeros(slots), np.zeros(slots, dtype=np.int64)
     records: list[dict] = [{} for _ in range(episodes)]
     next_episode = 0
@@ -54,11 +47,10 @@ def run_episodes(policy: Policy, spec: EnvSpec, split: str, episodes: int, num_e
         return True
 
     started = [s for s in range(slots) if start(s)]
-    if hasattr(policy, "begin"):
-        policy.begin(np.array(started))
+    policy.begin(np.array(started))
     while any(a is not None for a in assigned):
         batch = stack_observations(obs)
-        actions = policy.act(batch, infos) if uses_info else policy.act(batch)
+        actions = policy.act(batch, infos if policy.needs_infos else None)
         rewards = np.zeros(slots)
         new_slots = []
         for s in range(slots):
@@ -82,9 +74,8 @@ def run_episodes(policy: Policy, spec: EnvSpec, split: str, episodes: int, num_e
                 bar.update()
                 if start(s):
                     new_slots.append(s)
-        if hasattr(policy, "feedback"):
-            policy.feedback(rewards)
-        if new_slots and hasattr(policy, "begin"):
+        policy.feedback(rewards)
+        if new_slots:
             policy.begin(np.array(new_slots))
     bar.close()
     for env in envs:

@@ -56,6 +56,7 @@ def main() -> None:
     from rlgen.agents.loading import load_policy
     from rlgen.data.collect import collect
     from rlgen.data.storage import EpisodeDataset, EpisodeWriter
+    from rlgen.policy import Policy
     from rlgen.registry import make_env_spec
 
     torch.set_num_threads(args.threads)
@@ -175,14 +176,14 @@ def main() -> None:
     # ---- collection vs stepping without recording ----
     spec = make_env_spec("procgen:coinrun")
 
-    class Counting:
+    class Counting(Policy):
         """Counts the env steps a policy is asked for (collect steps past its target to finish
         episodes and drops the unfinished ones, so saved transitions undercount the work)."""
 
         def __init__(self, policy):
             self.policy, self.steps = policy, 0
 
-        def act(self, obs):
+        def act(self, obs, infos=None):
             self.steps += len(obs)
             return self.policy.act(obs)
 

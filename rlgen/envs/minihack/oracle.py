@@ -18,6 +18,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from rlgen.policy import Policy
+
 #: The observation keys the oracle reads.
 ORACLE_OBS_KEYS = ("glyphs", "blstats", "message", "inv_glyphs")
 
@@ -178,7 +180,7 @@ class Oracle:
         return near & ((kind == FREE) | (kind == CLOSED_DOOR) | (kind == TRAP))
 
 
-class OraclePolicy:
+class OraclePolicy(Policy):
     """Scripted MiniHack oracle: shortest paths to the stairs, fetching keys and opening doors.
 
     A batch of per-slot oracles behind the policy interface of the evaluator and the collector
@@ -199,7 +201,7 @@ class OraclePolicy:
             self._grow(s + 1)
             self.oracles[s].reset()
 
-    def act(self, obs: dict) -> np.ndarray:
+    def act(self, obs: dict, infos: list[dict] | None = None) -> np.ndarray:
         n = len(obs["blstats"])
         self._grow(n)
         return np.array([self.oracles[i].act({k: v[i] for k, v in obs.items()}) for i in range(n)])

@@ -10,7 +10,7 @@ The noisy expert makes a random valid move with probability `mistake_prob` and t
 (opens a sub-page or a wrong product) with probability `detour_prob`; the expert's next moves
 undo them. `uniform` picks uniformly among the valid actions.
 
-All policies follow the evaluator's protocol: `uses_info = True`, `act(obs, infos)` returns one
+All policies follow the evaluator's protocol (rlgen.policy.Policy): `needs_infos = True`, `act(obs, infos)` returns one
 action string per env.
 """
 
@@ -30,10 +30,11 @@ from rlgen.envs.webshop.env import (
     SUB_PAGES,
 )
 from rlgen.envs.webshop.reward import purchase_reward
+from rlgen.policy import Policy
 
 
-class ExpertPolicy:
-    uses_info = True
+class ExpertPolicy(Policy):
+    needs_infos = True
 
     def __init__(self, spec: EnvSpec):
         from rlgen.envs.webshop.family import catalogue_for, data_key
@@ -91,7 +92,7 @@ class ExpertPolicy:
             return f"click[{BUY_NOW}]"
         return valid[0]
 
-    def act(self, obs: Any, infos: list[dict]) -> list[str]:
+    def act(self, obs: Any, infos: list[dict] | None = None) -> list[str]:
         return [self.expert_action(info) for info in infos]
 
 
@@ -123,19 +124,19 @@ class NoisyExpertPolicy(ExpertPolicy):
                 return detours[int(self.rng.integers(len(detours)))]
         return best
 
-    def act(self, obs: Any, infos: list[dict]) -> list[str]:
+    def act(self, obs: Any, infos: list[dict] | None = None) -> list[str]:
         return [self.noisy_action(info) for info in infos]
 
 
-class RandomValidPolicy:
+class RandomValidPolicy(Policy):
     """Uniform over the valid actions (the lower reference point)."""
 
-    uses_info = True
+    needs_infos = True
 
     def __init__(self, spec: EnvSpec | None = None, seed: int = 0):
         self.rng = np.random.default_rng(seed)
 
-    def act(self, obs: Any, infos: list[dict]) -> list[str]:
+    def act(self, obs: Any, infos: list[dict] | None = None) -> list[str]:
         out = []
         for info in infos:
             valid = info.get("valid_actions") or [f"click[{BACK_TO_SEARCH}]"]

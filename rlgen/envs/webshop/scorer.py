@@ -21,6 +21,7 @@ from torch import nn
 
 from rlgen.envs.base import EnvSpec
 from rlgen.nets.scorer import Scorer
+from rlgen.policy import Policy
 
 INITS = ("pretrained", "random")
 ENCODERS = ("transformer", "embeddings")
@@ -186,17 +187,17 @@ class ChoiceScorer(Scorer):
         return out
 
 
-class ScorerPolicy:
+class ScorerPolicy(Policy):
     """Greedy (or sampled) choice among the valid actions, for the common evaluator."""
 
-    uses_info = True
+    needs_infos = True
 
     def __init__(self, scorer: ChoiceScorer, deterministic: bool = True, seed: int = 0):
         self.scorer, self.deterministic = scorer, deterministic
         self.generator = torch.Generator().manual_seed(seed)
 
     @torch.inference_mode()
-    def act(self, obs: Any, infos: list[dict]) -> list[str]:
+    def act(self, obs: Any, infos: list[dict] | None = None) -> list[str]:
         scores, mask = self.scorer(self.scorer.batch_from_env(obs, infos))
         if scores.dim() == 3:
             scores = scores[..., 0]
