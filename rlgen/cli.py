@@ -162,8 +162,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from rlgen.eval.compare import compare_runs, format_comparison
 
     splits = tuple(args.splits.split(",")) if args.splits else None
+    rows, notes = compare_runs(args.run_a, args.run_b, splits, seed=args.seed)
     print(f"A = {args.run_a}\nB = {args.run_b}")
-    print(format_comparison(compare_runs(args.run_a, args.run_b, splits, seed=args.seed)))
+    for note in notes:
+        print(f"note: {note}")
+    print(format_comparison(rows))
     print("(differences over episodes on levels both runs played; 95% CI and P(A > B) from a "
           "paired bootstrap over those levels; docs/statistics.md)")
     return 0

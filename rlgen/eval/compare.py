@@ -29,9 +29,9 @@ def _records(run) -> list[dict[str, Any]]:
 
 
 def compare_runs(path_a: str | Path, path_b: str | Path, splits: tuple[str, ...] | None = None,
-                 seed: int = 0) -> list[SplitComparison]:
+                 seed: int = 0) -> tuple[list[SplitComparison], list[str]]:
     """Per split both runs evaluated: A − B in mean normalized return (and success rate) over
-    the episodes on shared levels, with a paired level bootstrap."""
+    the episodes on shared levels, with a paired level bootstrap; and notes for the reader."""
     from rlgen.registry import make_env_spec
     from rlgen.runs import RunDir
 
@@ -41,6 +41,9 @@ def compare_runs(path_a: str | Path, path_b: str | Path, splits: tuple[str, ...]
     if specs[0].id != specs[1].id:
         raise ValueError(f"the runs are on different envs ({specs[0].id} vs {specs[1].id}); "
                          "compare runs of one env")
+    notes = [f"env options differ: {k} = {specs[0].options.get(k)!r} vs {specs[1].options.get(k)!r}"
+             for k in sorted(set(specs[0].options) | set(specs[1].options))
+             if specs[0].options.get(k) != specs[1].options.get(k)]
     records = [_records(r) for r in runs]
     by_split: list[dict[str, list[dict]]] = [{}, {}]
     for recs, out in zip(records, by_split, strict=True):
@@ -73,7 +76,7 @@ def compare_runs(path_a: str | Path, path_b: str | Path, splits: tuple[str, ...]
     if not out:
         raise ValueError(f"{path_a} and {path_b} share no evaluated levels on "
                          f"{', '.join(common) or 'any split'}")
-    return out
+    return out, notes
 
 
 def format_comparison(rows: list[SplitComparison]) -> str:
