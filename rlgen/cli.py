@@ -46,16 +46,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ci(ci: list[float], digits: int = 3) -> str:
+    return f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+
+
 def _print_summary(summary: dict) -> None:
+    if any("normalized_mean_ci" not in s for s in summary["splits"].values()):
+        print("this summary.json predates the level-bootstrap statistics: run `rlgen evaluate` again")
+        return
     for split, s in summary["splits"].items():
-        extra = f", success {s['success_rate']:.2f}" if "success_rate" in s else ""
+        extra = (f", success {s['success_rate']:.2f} {_ci(s['success_rate_ci'], 2)}"
+                 if "success_rate" in s else "")
         print(f"{split:>5}: {s['episodes']} episodes on {s['levels']} levels, mean return "
-              f"{s['mean_return']:.3f}, normalized mean {s['normalized_mean']:.3f}, "
-              f"normalized IQM {s['iqm']:.3f} [{s['iqm_ci'][0]:.3f}, {s['iqm_ci'][1]:.3f}]{extra}")
-    gap = summary.get("generalization_gap")
-    if gap:
-        print(f"generalization gap ({gap['metric']}): {gap['value']:.3f} "
-              f"[{gap['ci'][0]:.3f}, {gap['ci'][1]:.3f}]")
+              f"{s['mean_return']:.3f}, normalized mean {s['normalized_mean']:.3f} "
+              f"{_ci(s['normalized_mean_ci'])}{extra}")
+    for key in ("generalization_gap", "generalization_gap_success"):
+        gap = summary.get(key)
+        if gap:
+            print(f"generalization gap ({gap['metric']}): {gap['value']:.3f} {_ci(gap['ci'])}")
+    if summary["splits"]:
+        print("(95% CIs resample levels: episodes on one level count together; docs/statistics.md)")
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
@@ -142,16 +152,34 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from rlgen.eval.report import load_summaries, markdown_table, plot
+    from rlgen.eval import report as R
 
-    summaries = load_summaries(args.runs)
-    if not summaries:
-        raise FileNotFoundError("no evaluated runs among the given paths")
-    table = markdown_table(summaries)
-    print(table)
+    loaded = R.load_summaries(args.runs)
+    for line in loaded.problems:
+        print(line)
+    if not loaded.summaries:
+        raise FileNotFoundError("no run with a current summary.json among the given paths")
+    text = R.report(loaded.summaries)
+    print(text)
     if args.out:
-        Path(args.out).write_text(table + "\n")
-    print(f"plot: {plot(summaries, args.plot)}")
+        Path(args.out).write_text(text + "\n")
+    print(f"plot: {R.plot(loaded.summaries, args.plot)}")
+    profile = args.profile or Path(args.plot).with_name(Path(args.plot).stem + "-profile.png")
+    print(f"performance profile: {R.profile_plot(loaded.summaries, profile)}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from rlgen.eval.compare import compare_runs, format_comparison
+
+    splits = tuple(args.splits.split(",")) if args.splits else None
+    rows, notes = compare_runs(args.run_a, args.run_b, splits, seed=args.seed)
+    print(f"A = {args.run_a}\nB = {args.run_b}")
+    for note in notes:
+        print(f"note: {note}")
+    print(format_comparison(rows))
+    print("(differences over episodes on levels both runs played; 95% CI and P(A > B) from a "
+          "paired bootstrap over those levels; docs/statistics.md)")
     return 0
 
 
@@ -321,8 +349,16 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="markdown table and plot across evaluated runs")
     r.add_argument("runs", nargs="+")
     r.add_argument("--plot", default="report.png")
-    r.add_argument("--out", help="also write the table to this file")
+    r.add_argument("--out", help="also write the tables to this file")
+    r.add_argument("--profile", help="performance-profile PNG (default: next to --plot, *-profile.png)")
     r.set_defaults(fn=cmd_report)
+
+    cp = sub.add_parser("compare", help="paired comparison of two runs on the levels both played")
+    cp.add_argument("run_a", metavar="RUN_A")
+    cp.add_argument("run_b", metavar="RUN_B")
+    cp.add_argument("--splits", help="comma-separated (default: every split both runs evaluated)")
+    cp.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    cp.set_defaults(fn=cmd_compare)
 
     ls = sub.add_parser("list", help="list registered envs or agents")
     ls.add_argument("what", choices=["envs", "agents"])

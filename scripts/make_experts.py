@@ -46,7 +46,8 @@ def main() -> None:
         step = int(torch.load(path, weights_only=True)["global_step"])
         rows = "\n".join(
             f"| {k} | {v['episodes']} | {v['mean_return']:.2f} | {v['normalized_mean']:.3f} | "
-            f"{v['iqm']:.3f} [{v['iqm_ci'][0]:.3f}, {v['iqm_ci'][1]:.3f}] | {v.get('success_rate', float('nan')):.2f} |"
+            f"[{v['normalized_mean_ci'][0]:.3f}, {v['normalized_mean_ci'][1]:.3f}] | "
+            f"{v.get('success_rate', float('nan')):.2f} |"
             for k, v in summary["splits"].items())
         gap = summary["generalization_gap"]
         card = f"""# {name}: PPO behaviour policy ({kind})
@@ -62,11 +63,11 @@ def main() -> None:
 Evaluation of exactly these weights (`python scripts/make_experts.py ...`, policy sampling from
 its softmax, {args.episodes} episodes per split on listed levels, seed 0, 2026-11-26):
 
-| split | episodes | mean return | normalized mean | normalized IQM [95% CI] | success |
+| split | episodes | mean return | normalized mean | 95% CI (levels resampled) | success |
 |---|---|---|---|---|---|
 {rows}
 
-Generalization gap (train − test, IQM of normalized return): {gap['value']:.3f}
+Generalization gap (train − test, mean normalized return): {gap['value']:.3f}
 [{gap['ci'][0]:.3f}, {gap['ci'][1]:.3f}].
 
 Resolved configuration of the run:

@@ -25,8 +25,9 @@ def test_train_writes_a_complete_run_directory(runs_root):
     summary = json.loads((run.path / "summary.json").read_text())
     assert {"env", "agent", "seed", "splits", "generalization_gap"} <= set(summary)
     for split in ("train", "val", "test"):
-        assert {"episodes", "mean_return", "normalized_mean", "iqm", "iqm_ci"} <= set(summary["splits"][split])
-    assert {"value", "ci"} <= set(summary["generalization_gap"])
+        assert {"episodes", "levels", "mean_return", "normalized_mean", "normalized_mean_ci"} \
+            <= set(summary["splits"][split])
+    assert {"value", "ci", "metric"} <= set(summary["generalization_gap"])
     state = torch.load(run.checkpoint_path, weights_only=True)
     assert state["global_step"] == 256
     prov = json.loads((run.path / "provenance.json").read_text())
@@ -68,7 +69,7 @@ def test_evaluate_and_report_commands(runs_root, tmp_path, capsys):
     plot = tmp_path / "r.png"
     assert main(["report", str(run.path), "--plot", str(plot)]) == 0
     out = capsys.readouterr().out
-    assert "test: 4 episodes on 4 levels" in out and "| toy:identity | ppo | 0 |" in out
+    assert "test: 4 episodes on 4 levels" in out and "| toy:identity | ppo | – | 0 |" in out
     assert plot.stat().st_size > 1000
     assert main(["evaluate", str(run.path), "--splits", "tset", "--episodes", "2"]) == 2
 

@@ -83,34 +83,65 @@ def run_episodes(policy: Policy, spec: EnvSpec, split: str, episodes: int, num_e
     return records
 
 
-def summarize_split(records: Sequence[dict], spec: EnvSpec, seed: int = 0) -> dict[str, Any]:
+SCHEMA = 2  # summary.json layout: 2 = level-bootstrap means (docs/statistics.md); 1 had per-episode IQMs
+
+
+def _split_stats(records: Sequence[dict], spec: EnvSpec, seed: int) -> tuple[dict[str, Any], np.ndarray]:
+    """One split's summary and its bootstrap draws (reps × metrics: raw, normalized[, success])."""
+    split = records[0]["split"]
     returns = np.array([r["return"] for r in records], dtype=np.float64)
-    normalized = spec.normalize(returns)
-    iqm, ci = stats.iqm_with_ci(normalized, seed=seed)
+    columns = [returns, np.asarray(spec.normalize(returns), dtype=np.float64)]
+    has_success = all("success" in r for r in records)
+    if has_success:
+        columns.append(np.array([r["success"] for r in records], dtype=np.float64))
+    means, draws = stats.level_bootstrap(np.stack(columns, axis=1), [r["level"] for r in records],
+                                         stats.split_rng(seed, split))
     out: dict[str, Any] = {
         "episodes": len(records),
         "levels": len({str(r["level"]) for r in records}),
-        "mean_return": float(returns.mean()),
-        "normalized_mean": float(normalized.mean()),
-        "iqm": iqm,
-        "iqm_ci": ci,
+        "mean_return": float(means[0]),
+        "mean_return_ci": stats.ci_of(draws[:, 0]),
+        "normalized_mean": float(means[1]),
+        "normalized_mean_ci": stats.ci_of(draws[:, 1]),
     }
-    if records and all("success" in r for r in records):
-        out["success_rate"] = float(np.mean([r["success"] for r in records]))
-    return out
+    if has_success:
+        out["success_rate"] = float(means[2])
+        out["success_rate_ci"] = stats.ci_of(draws[:, 2])
+    return out, draws
+
+
+def summarize_split(records: Sequence[dict], spec: EnvSpec, seed: int = 0) -> dict[str, Any]:
+    """Means over a split's episodes (raw return, normalized return, success where the family
+    defines it), each with a 95% CI from resampling the split's levels."""
+    return _split_stats(records, spec, seed)[0]
 
 
 def summarize(records: Sequence[dict], spec: EnvSpec, seed: int = 0) -> dict[str, Any]:
-    """Per-split summaries plus the generalization gap (train − test IQM of normalized return)."""
+    """Per-split summaries plus the generalization gap: train − test mean normalized return (and
+    success rate where defined), CI from resampling train and test levels independently."""
     by_split: dict[str, list[dict]] = {}
     for r in records:
         by_split.setdefault(r["split"], []).append(r)
-    out: dict[str, Any] = {"splits": {k: summarize_split(v, spec, seed) for k, v in by_split.items()}}
-    if "train" in by_split and "test" in by_split:
-        norm = {k: spec.normalize([r["return"] for r in by_split[k]]) for k in ("train", "test")}
-        value, ci = stats.difference_with_ci(norm["train"], norm["test"], seed=seed)
-        out["generalization_gap"] = {"value": value, "ci": ci,
-                                     "metric": "IQM of normalized return, train minus test"}
+    splits, draws = {}, {}
+    for name, recs in by_split.items():
+        splits[name], draws[name] = _split_stats(recs, spec, seed)
+    out: dict[str, Any] = {
+        "schema": SCHEMA,
+        "statistics": {"ci": stats.CONFIDENCE, "bootstrap": "levels (episodes clustered by level)",
+                       "reps": stats.REPS, "seed": seed},
+        "splits": splits,
+    }
+    if "train" in splits and "test" in splits:
+        train, test = splits["train"], splits["test"]
+        out["generalization_gap"] = {
+            "value": train["normalized_mean"] - test["normalized_mean"],
+            "ci": stats.ci_of(draws["train"][:, 1] - draws["test"][:, 1]),
+            "metric": "mean normalized return, train minus test"}
+        if "success_rate" in train and "success_rate" in test:
+            out["generalization_gap_success"] = {
+                "value": train["success_rate"] - test["success_rate"],
+                "ci": stats.ci_of(draws["train"][:, 2] - draws["test"][:, 2]),
+                "metric": "success rate, train minus test"}
     return out
 
 

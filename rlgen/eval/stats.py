@@ -1,15 +1,138 @@
-"""Aggregate statistics over score matrices (runs or episodes × tasks), with rliable's
-stratified bootstrap for confidence intervals."""
+"""Confidence intervals for the two questions rlgen asks (docs/statistics.md says which is which).
+
+Within one run: how well does the policy do on a split's levels? Episodes on the same level are
+not independent draws (same layout, same difficulty), so the bootstrap resamples **levels** and
+keeps each level's episodes together (a cluster bootstrap); the statistic is a plain mean.
+
+Across runs: how well does an agent do, given seed-to-seed variance? Per-run scores form a
+(runs × tasks) matrix, aggregated with rliable's IQM or mean and its stratified bootstrap over
+runs, and compared with rliable's probability of improvement.
+
+Every bootstrap here takes a fixed seed, so the same records give the same intervals.
+"""
 
 from __future__ import annotations
 
 import warnings
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from rliable import library as rly
 
 REPS = 2000
 CONFIDENCE = 0.95
+_TAIL = 100 * (1 - CONFIDENCE) / 2
+
+
+def _percentile_ci(draws: np.ndarray) -> list[float]:
+    lo, hi = np.percentile(draws, [_TAIL, 100 - _TAIL])
+    return [float(lo), float(hi)]
+
+
+def split_rng(seed: int, name: str) -> np.random.Generator:
+    """A generator for one split: independent of other splits' draws (so a gap's two halves are
+    independent) and the same whichever other splits were evaluated alongside it."""
+    return np.random.default_rng([seed, zlib.crc32(name.encode())])
+
+
+# --- within one run: the level-cluster bootstrap --------------------------------------------
+
+
+@dataclass(frozen=True)
+class Clusters:
+    """Episodes grouped by level: per-level sums of each metric column and episode counts."""
+
+    keys: list[str]          # level ids as strings, sorted (a fixed order makes draws reproducible)
+    sums: np.ndarray         # (levels, metrics)
+    counts: np.ndarray       # (levels,)
+
+    @classmethod
+    def of(cls, values: np.ndarray, levels: Sequence[Any]) -> Clusters:
+        values = np.asarray(values, dtype=np.float64)
+        values = values[:, None] if values.ndim == 1 else values
+        if len(values) != len(levels) or len(values) == 0:
+            raise ValueError(f"need one level per episode and at least one episode "
+                             f"({len(values)} values, {len(levels)} levels)")
+        keys = sorted({str(level) for level in levels})
+        index = {k: i for i, k in enumerate(keys)}
+        idx = np.array([index[str(level)] for level in levels])
+        sums = np.zeros((len(keys), values.shape[1]))
+        np.add.at(sums, idx, values)
+        return cls(keys, sums, np.bincount(idx, minlength=len(keys)).astype(np.float64))
+
+    def restrict(self, keys: Sequence[str]) -> Clusters:
+        index = {k: i for i, k in enumerate(self.keys)}
+        rows = [index[k] for k in keys]
+        return Clusters(list(keys), self.sums[rows], self.counts[rows])
+
+    def mean(self) -> np.ndarray:
+        return self.sums.sum(0) / self.counts.sum()
+
+    def draws(self, weights: np.ndarray) -> np.ndarray:
+        """Episode-weighted means under level multiplicities `weights` (reps × levels) → (reps, metrics)."""
+        return (weights @ self.sums) / (weights @ self.counts)[:, None]
+
+
+def level_weights(n_levels: int, rng: np.random.Generator, reps: int = REPS) -> np.ndarray:
+    """How often each level is drawn in each of `reps` resamples of `n_levels` levels with replacement."""
+    return rng.multinomial(n_levels, np.full(n_levels, 1.0 / n_levels), size=reps).astype(np.float64)
+
+
+def level_bootstrap(values: np.ndarray, levels: Sequence[Any], rng: np.random.Generator,
+                    reps: int = REPS) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of each column of `values` (episodes × metrics, or 1-D) over episodes, and its
+    bootstrap draws (reps × metrics) from resampling levels, each with all its episodes.
+
+    With one level there is nothing to resample: every draw equals the mean (CI of width 0)."""
+    clusters = Clusters.of(values, levels)
+    return clusters.mean(), clusters.draws(level_weights(len(clusters.keys), rng, reps))
+
+
+def level_mean_with_ci(values: np.ndarray, levels: Sequence[Any], seed: int = 0,
+                       reps: int = REPS) -> tuple[float, list[float]]:
+    """Mean over episodes with a 95% CI from resampling levels (episodes clustered by level)."""
+    mean, draws = level_bootstrap(values, levels, np.random.default_rng(seed), reps)
+    return float(mean[0]), _percentile_ci(draws[:, 0])
+
+
+def ci_of(draws: np.ndarray) -> list[float]:
+    """95% percentile interval of bootstrap draws."""
+    return _percentile_ci(np.asarray(draws))
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    levels: int             # levels both runs played
+    mean_a: float
+    mean_b: float
+    value: float            # mean_a − mean_b
+    ci: list[float]
+    p_a_greater: float      # share of level resamples in which A's mean beats B's (ties count ½)
+
+
+def paired_level_difference(values_a: np.ndarray, levels_a: Sequence[Any], values_b: np.ndarray,
+                            levels_b: Sequence[Any], seed: int = 0,
+                            reps: int = REPS) -> PairedDifference:
+    """Mean(A) − mean(B) over the episodes both runs played on their shared levels, with the
+    same level resample applied to both (a paired bootstrap: level difficulty cancels out)."""
+    a, b = Clusters.of(values_a, levels_a), Clusters.of(values_b, levels_b)
+    shared = sorted(set(a.keys) & set(b.keys))
+    if not shared:
+        raise ValueError("the two runs share no levels")
+    a, b = a.restrict(shared), b.restrict(shared)
+    weights = level_weights(len(shared), np.random.default_rng(seed), reps)
+    diff = a.draws(weights)[:, 0] - b.draws(weights)[:, 0]
+    mean_a, mean_b = float(a.mean()[0]), float(b.mean()[0])
+    # Identical runs give all-zero draws; rounding noise must not read as a difference.
+    diff = np.where(np.abs(diff) < 1e-12, 0.0, diff)
+    p = float(np.mean(diff > 0) + 0.5 * np.mean(diff == 0))
+    return PairedDifference(len(shared), mean_a, mean_b, mean_a - mean_b, _percentile_ci(diff), p)
+
+
+# --- across runs: rliable on (runs × tasks) matrices -----------------------------------------
 
 
 def _matrix(scores: np.ndarray) -> np.ndarray:
@@ -29,29 +152,60 @@ def iqm(scores: np.ndarray) -> float:
     return _iqm(_matrix(scores))
 
 
-def iqm_with_ci(scores: np.ndarray, seed: int = 0) -> tuple[float, list[float]]:
-    """IQM of a (runs × tasks) or 1-D score array and its 95% stratified-bootstrap CI."""
+def _stratified(scores: np.ndarray, aggregate: Callable[[np.ndarray], float],
+                seed: int) -> tuple[float, list[float]]:
     m = _matrix(scores)
-    if m.shape[0] < 2:
-        value = iqm(m)
+    if m.shape[0] < 2:  # one run per task: no spread to resample
+        value = aggregate(m)
         return value, [value, value]
     with warnings.catch_warnings():  # arch warns about rliable's RandomState argument
         warnings.simplefilter("ignore", FutureWarning)
         point, interval = rly.get_interval_estimates(
-            {"x": m}, lambda x: np.array([_iqm(x)]), reps=REPS,
+            {"x": m}, lambda x: np.array([aggregate(x)]), reps=REPS,
             confidence_interval_size=CONFIDENCE, random_state=np.random.RandomState(seed))
     return float(point["x"][0]), [float(interval["x"][0, 0]), float(interval["x"][1, 0])]
 
 
-def difference_with_ci(a: np.ndarray, b: np.ndarray, seed: int = 0) -> tuple[float, list[float]]:
-    """IQM(a) − IQM(b), with a CI from resampling a and b independently (different sizes allowed)."""
-    ma, mb = _matrix(a), _matrix(b)
-    value = iqm(ma) - iqm(mb)
-    if ma.shape[0] < 2 or mb.shape[0] < 2:
-        return value, [value, value]
+def iqm_with_ci(scores: np.ndarray, seed: int = 0) -> tuple[float, list[float]]:
+    """IQM of a (runs × tasks) matrix of per-run scores, with rliable's 95% stratified-bootstrap
+    CI (runs resampled within each task)."""
+    return _stratified(scores, _iqm, seed)
+
+
+def mean_with_ci(scores: np.ndarray, seed: int = 0) -> tuple[float, list[float]]:
+    """Mean of a (runs × tasks) matrix of per-run scores, with rliable's stratified-bootstrap CI."""
+    return _stratified(scores, lambda x: float(np.mean(x)), seed)
+
+
+def probability_of_improvement(x: np.ndarray, y: np.ndarray,
+                               seed: int = 0) -> tuple[float, list[float]]:
+    """rliable's P(X > Y): the chance that a random run of X scores above a random run of Y on
+    a task (Mann-Whitney U, ties ½), averaged over tasks; CI by stratified independent bootstrap
+    of both sets of runs. `x` and `y` are (runs × tasks) with the same tasks."""
+    from rliable import metrics
+
+    mx, my = _matrix(x), _matrix(y)
+    if mx.shape[1] != my.shape[1]:
+        raise ValueError(f"X and Y cover different numbers of tasks ({mx.shape[1]} vs {my.shape[1]})")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        bs = rly.StratifiedIndependentBootstrap(ma, mb, random_state=np.random.RandomState(seed))
-        ci = bs.conf_int(lambda x, y: np.array([_iqm(x) - _iqm(y)]),
-                         reps=REPS, size=CONFIDENCE, method="percentile")
-    return value, [float(ci[0, 0]), float(ci[1, 0])]
+        value = float(metrics.probability_of_improvement(mx, my))
+        if mx.shape[0] < 2 or my.shape[0] < 2:
+            return value, [value, value]
+        _, interval = rly.get_interval_estimates(
+            {"xy": (mx, my)}, lambda a, b: np.array([metrics.probability_of_improvement(a, b)]),
+            reps=REPS, confidence_interval_size=CONFIDENCE, random_state=np.random.RandomState(seed))
+    return value, [float(interval["xy"][0, 0]), float(interval["xy"][1, 0])]
+
+
+def performance_profile(score_dict: dict[str, np.ndarray], taus: np.ndarray,
+                        seed: int = 0) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """rliable's score-distribution profiles (fraction of runs × tasks with score > τ) and their
+    stratified-bootstrap CIs. Same computation as `rly.create_performance_profile`, which takes
+    no random state; passing one keeps the bands reproducible."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return rly.get_interval_estimates(
+            {k: _matrix(v) for k, v in score_dict.items()},
+            lambda s: rly.score_distributions(s, taus), reps=REPS,
+            confidence_interval_size=CONFIDENCE, random_state=np.random.RandomState(seed))

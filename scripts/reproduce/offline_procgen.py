@@ -1,6 +1,7 @@
 """Reproduce the comparison of "The Generalization Gap in Offline RL" (Mediratta et al. 2024)
 on Procgen: agents x datasets x seeds, scored on train and test levels (normalized returns,
-IQM with 95% stratified-bootstrap CIs over seeds), written as a markdown table and a plot.
+IQM over seeds of each run's mean normalized return, with rliable's 95% stratified-bootstrap CIs
+over seeds), written as a markdown table and a plot.
 
     python scripts/reproduce/offline_procgen.py --variant cpu   # CPU-sized, well under an hour
     python scripts/reproduce/offline_procgen.py --variant paper # paper-sized, for a GPU
@@ -75,7 +76,7 @@ def main() -> None:
                     summary = run.read_summary()
                 summary["dataset"] = recipe_name
                 summaries.append(summary)
-    lines = ["| dataset | agent | seeds | train norm. IQM [95% CI] | test norm. IQM [95% CI] | gap (train − test) |",
+    lines = ["| dataset | agent | seeds | train: IQM over seeds [95% CI] | test: IQM over seeds [95% CI] | gap (train − test) |",
              "|---|---|---|---|---|---|"]
     for recipe_name in v["datasets"]:
         for agent in args.agents or v["agents"]:

@@ -72,7 +72,7 @@ def main() -> None:
                               seed=args.seed)
         results[init] = {"final_loss_avg50": float(np.mean(losses[-50:])),
                          **{k: {"score": 100 * v["mean_return"], "success": v.get("success_rate"),
-                                "iqm_ci": v["iqm_ci"]} for k, v in summary["splits"].items()}}
+                                "score_ci": [100 * c for c in v["mean_return_ci"]]} for k, v in summary["splits"].items()}}
         print(init, json.dumps(results[init]), flush=True)
     print(json.dumps(results, indent=1))
 
