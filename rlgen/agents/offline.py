@@ -222,7 +222,9 @@ class OfflineLearner(Agent):
                                "nets": {k: v.state_dict() for k, v in self.nets.items()},
                                "optimizers": {k: v.state_dict() for k, v in self.optimizers.items()},
                                "rngs": json.dumps({k: g.bit_generator.state
-                                                   for k, g in self.rngs().items()})}
+                                                   for k, g in self.rngs().items()}),
+                               # dropout and other torch draws: a resumed run continues them
+                               "torch_rng": torch.get_rng_state()}
         if self.best is not None:
             # Mid-run checkpoints carry the best weights so that a resumed run still returns them;
             # the final checkpoint's own weights are the best ones.
@@ -247,6 +249,8 @@ class OfflineLearner(Agent):
             for k, rng in self.rngs().items():
                 if k in saved:
                     rng.bit_generator.state = saved[k]
+        if "torch_rng" in state:
+            torch.set_rng_state(state["torch_rng"])
         best = state.get("best")
         # A final checkpoint's weights are the best ones; a mid-run one carries them (checkpoints
         # older than that carry only the score, and then selection starts afresh).
