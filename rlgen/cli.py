@@ -203,8 +203,11 @@ def cmd_list(args: argparse.Namespace) -> int:
         spec = make_env_spec(args.env, **_env_options(args)) if args.env else None
         names = fitting_agents(spec) if spec else list(AGENTS)
         for name in names:
+            from rlgen.config import preset_meta
+
             cls = agent_class(name)
-            doc = (cls.__doc__ or cls.config_class.__doc__ or "").strip().splitlines()
+            doc = [preset_meta(name).get("description", "")] if "description" in preset_meta(name) \
+                else (cls.__doc__ or cls.config_class.__doc__ or "").strip().splitlines()
             note = " (needs --dataset)" if spec and cls.kind == "offline" and \
                 not has_default_dataset(spec) else ""
             print(f"{name:8} {cls.kind:8} {doc[0] if doc else ''}{note}")

@@ -263,16 +263,31 @@ def split_preset(agent: str, data: Mapping[str, Any]) -> tuple[dict[str, Any], d
     return base, tables
 
 
+#: preset keys about the preset itself, not config values
+PRESET_META = ("extends", "description")
+
+
+def preset_meta(agent: str) -> dict[str, Any]:
+    """`extends` (another agent whose preset lies underneath, e.g. `lpo` extends `ppo`) and
+    `description` (one line for `rlgen list agents`)."""
+    data = read_preset(agent)
+    return {k: data[k] for k in PRESET_META if k in data}
+
+
 def load_preset(agent: str, family: str) -> dict[str, Any]:
-    """`agents/<agent>.toml`: top-level keys, then the `[<family>]` table on top. Every table is
-    checked against the agent's config (and `steps` read as a budget), so a bad preset fails
-    naming its file whichever family it is used for."""
+    """`agents/<agent>.toml`: the preset it `extends` (if any), its top-level keys, then its
+    `[<family>]` table on top. Every table is checked against the agent's config (and `steps`
+    read as a budget), so a bad preset fails naming its file whichever family it is used for."""
     from rlgen.registry import agent_class
 
-    base, tables = split_preset(agent, read_preset(agent))
+    data = {k: v for k, v in read_preset(agent).items() if k not in PRESET_META}
+    parent = preset_meta(agent).get("extends")
+    if parent == agent:
+        raise ConfigError(f"{preset_path(agent)} extends itself")
+    base, tables = split_preset(agent, data)
     cls = agent_class(agent).config_class
     for name, table in [("", {})] + list(tables.items()):
-        layer = {**base, **table}
+        layer = {**(load_preset(parent, name) if parent else {}), **base, **table}
         where = f"{preset_path(agent)}" + (f" [{name}]" if name else "")
         try:
             steps = layer.pop("steps", None)
@@ -281,7 +296,8 @@ def load_preset(agent: str, family: str) -> dict[str, Any]:
             build_config(cls, layer)
         except ValueError as e:
             raise ConfigError(f"{where}: {e}") from None
-    return {**base, **tables.get(family, {})}
+    inherited = load_preset(parent, family) if parent else {}
+    return {**inherited, **base, **tables.get(family, {})}
 
 
 # ---- run records --------------------------------------------------------------------------------

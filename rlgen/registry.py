@@ -21,6 +21,10 @@ ENV_FAMILIES: dict[str, Any] = {
 
 AGENTS: dict[str, Any] = {
     "ppo": "rlgen.agents.ppo:PPO",
+    # PPO with a drift objective (agents/<name>.toml sets `objective`); no PPO copy
+    "dpo": "rlgen.agents.ppo:PPO",
+    "lpo": "rlgen.agents.ppo:PPO",
+    "talpo": "rlgen.agents.ppo:PPO",
     "bc": "rlgen.agents.bc:BC",
     "cql": "rlgen.agents.cql:CQL",
     "iql": "rlgen.agents.iql:IQL",

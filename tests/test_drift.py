@@ -85,3 +85,16 @@ def test_ppo_trains_with_each_drift_objective(objective):
         "encoder": {"channels": [4, 8], "out_dim": 32}}, device="cpu")
     result = agent.fit(None, 256, progress=False)
     assert result.steps == 256 and math.isfinite(result.metrics["loss/drift"])
+
+
+def test_drift_agents_are_ppo_presets_that_extend_ppos():
+    from rlgen.agents.factory import agent_config
+    from rlgen.agents.ppo import PPO
+    from rlgen.registry import agent_class
+
+    ppo, _ = agent_config("ppo", "minihack")
+    for name in ("dpo", "lpo", "talpo"):
+        assert agent_class(name) is PPO
+        config, _ = agent_config(name, "minihack", {"lr": 1e-3})
+        assert config.objective == name and config.lr == 1e-3
+        assert config.num_envs == ppo.num_envs == 16  # PPO's [minihack] table underneath
