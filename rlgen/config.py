@@ -253,6 +253,8 @@ def split_preset(agent: str, data: Mapping[str, Any]) -> tuple[dict[str, Any], d
     base: dict[str, Any] = {}
     tables: dict[str, dict[str, Any]] = {}
     for key, value in data.items():
+        if key in PRESET_META:
+            continue
         if key in ENV_FAMILIES and isinstance(value, dict):
             tables[key] = value
         elif isinstance(value, dict) and not _is_table(schema.get(key)):
@@ -280,8 +282,8 @@ def load_preset(agent: str, family: str) -> dict[str, Any]:
     read as a budget), so a bad preset fails naming its file whichever family it is used for."""
     from rlgen.registry import agent_class
 
-    data = {k: v for k, v in read_preset(agent).items() if k not in PRESET_META}
-    parent = preset_meta(agent).get("extends")
+    data = read_preset(agent)
+    parent = data.get("extends")
     if parent == agent:
         raise ConfigError(f"{preset_path(agent)} extends itself")
     base, tables = split_preset(agent, data)
