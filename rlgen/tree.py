@@ -10,11 +10,12 @@ import numpy as np
 import torch
 
 
-def map_tree(fn: Callable[[Any], Any], tree: Any) -> Any:
-    """`fn` applied to every leaf, keeping the dict structure."""
+def map_tree(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:
+    """`fn` applied to every leaf (to matching leaves of several trees), keeping the dict
+    structure of the first."""
     if isinstance(tree, dict):
-        return {k: map_tree(fn, v) for k, v in tree.items()}
-    return fn(tree)
+        return {k: map_tree(fn, v, *(r[k] for r in rest)) for k, v in tree.items()}
+    return fn(tree, *rest)
 
 
 def to_tensor(tree: Any, device: torch.device) -> Any:

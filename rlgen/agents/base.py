@@ -12,6 +12,7 @@ import torch
 from rlgen.envs.base import CAPABILITIES, EnvSpec
 from rlgen.policy import Policy
 from rlgen.runs import FitResult, NullRun, RunDir
+from rlgen.tree import to_tensor
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -34,11 +35,6 @@ def setup_torch(seed: int, device: torch.device) -> None:
         threads = int(os.environ.get("RLGEN_THREADS", default))
         torch.set_num_threads(max(1, threads))
 
-
-def to_tensor(obs: Any, device: torch.device) -> Any:
-    if isinstance(obs, dict):
-        return {k: to_tensor(v, device) for k, v in obs.items()}
-    return torch.from_numpy(np.ascontiguousarray(obs)).to(device, non_blocking=True)
 
 
 class TorchPolicy(Policy):

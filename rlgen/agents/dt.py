@@ -19,11 +19,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlgen.agents.base import to_tensor
 from rlgen.agents.discrete import OfflineAgent, OfflineConfig, masked_cross_entropy
 from rlgen.data.storage import EpisodeDataset
 from rlgen.nets.scorer import _take
 from rlgen.policy import Policy
+from rlgen.tree import to_tensor
 
 
 @dataclass(frozen=True)

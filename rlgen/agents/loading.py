@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from rlgen import tree
 from rlgen.envs.base import EnvSpec
 from rlgen.policy import Policy
 from rlgen.runs import RunDir
@@ -23,8 +24,7 @@ class RandomPolicy(Policy):
         self.n, self.rng = num_actions, np.random.default_rng(seed)
 
     def act(self, obs: Any, infos: list[dict] | None = None) -> np.ndarray:
-        batch = len(next(iter(obs.values()))) if isinstance(obs, dict) else len(obs)
-        return self.rng.integers(self.n, size=batch)
+        return self.rng.integers(self.n, size=tree.batch_size(obs))
 
 
 def save_policy_file(run: RunDir | str | Path, out: str | Path, snapshot: str | Path | None = None,

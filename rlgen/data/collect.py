@@ -8,16 +8,11 @@ from typing import Any
 
 import numpy as np
 
+from rlgen import tree
 from rlgen.data.storage import EpisodeWriter
-from rlgen.envs.base import EnvSpec, stack_observations
+from rlgen.envs.base import EnvSpec
 from rlgen.policy import check_policy
 from rlgen.runs import provenance
-
-
-def _row(obs: Any, i: int) -> Any:
-    if isinstance(obs, dict):
-        return {k: _row(v, i) for k, v in obs.items()}
-    return obs[i]
 
 
 def collect(spec: EnvSpec, policy: Any, out: str | Path, transitions: int, split: str = "train",
@@ -46,7 +41,7 @@ def collect(spec: EnvSpec, policy: Any, out: str | Path, transitions: int, split
             next_obs, rew, term, trunc, info = envs.step(actions)
             for i in range(num_envs):
                 b = buffers[i]
-                b["observations"].append(_row(obs, i))
+                b["observations"].append(tree.index(obs, i))
                 b["actions"].append(actions[i])
                 b["rewards"].append(float(rew[i]))
                 b["terminations"].append(bool(term[i]))
@@ -54,7 +49,7 @@ def collect(spec: EnvSpec, policy: Any, out: str | Path, transitions: int, split
                 if term[i] or trunc[i]:
                     writer.add_episode(
                         level=_finished_level(info, i),
-                        observations=stack_observations(b["observations"]),
+                        observations=tree.stack(b["observations"]),
                         actions=np.asarray(b["actions"]),
                         rewards=np.asarray(b["rewards"], dtype=np.float32),
                         terminations=np.asarray(b["terminations"]),

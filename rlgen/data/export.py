@@ -8,23 +8,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from rlgen.data.storage import EpisodeDataset
-
-
-def _final_obs(obs: Any, end: int) -> Any:
-    if isinstance(obs, dict):
-        return {k: _final_obs(v, end) for k, v in obs.items()}
-    return obs[end - 1:end]
-
-
-def _cat(a: Any, b: Any) -> Any:
-    if isinstance(a, dict):
-        return {k: _cat(a[k], b[k]) for k in a}
-    return np.concatenate([a, b])
+from rlgen.tree import map_tree
 
 
 def to_minari(ds: EpisodeDataset, dataset_id: str, root: str | Path, env_spec=None):
@@ -41,7 +29,7 @@ def to_minari(ds: EpisodeDataset, dataset_id: str, root: str | Path, env_spec=No
         obs = ep["observations"]
         n = len(ep["actions"])
         episodes.append(EpisodeBuffer(
-            id=i, observations=_cat(obs, _final_obs(obs, n)), actions=np.asarray(ep["actions"]),
+            id=i, observations=map_tree(lambda x, n=n: np.concatenate([x, x[n - 1:n]]), obs), actions=np.asarray(ep["actions"]),
             rewards=list(np.asarray(ep["rewards"])), terminations=list(np.asarray(ep["terminations"])),
             truncations=list(np.asarray(ep["truncations"])), infos={}))
     if env_spec is None:

@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 import zstandard
 
+from rlgen.tree import map_tree
+
 FORMAT = "rlgen-episodes/1"
 STEP_FIELDS = ("observations", "actions", "rewards", "terminations", "truncations")
 CHUNK_BYTES = 4 << 20
@@ -275,7 +277,7 @@ class EpisodeDataset:
 
     def episodes(self) -> Iterator[dict[str, Any]]:
         for i, (s, n) in enumerate(zip(self.starts, self.lengths, strict=True)):
-            yield {"level": self.levels[i], **{k: _slice(v, s, s + n) for k, v in self.fields.items()}}
+            yield {"level": self.levels[i], **map_tree(lambda x, s=s, n=n: x[s:s + n], self.fields)}
 
     @staticmethod
     def scan_shards(path: Path) -> list[dict[str, Any]]:
@@ -398,12 +400,6 @@ def _assign(fields: dict[str, Any], dotted: str, value: Any) -> None:
         fields[head] = value
 
 
-def _slice(v: Any, a: int, b: int) -> Any:
-    if isinstance(v, dict):
-        return {k: _slice(x, a, b) for k, x in v.items()}
-    return v[a:b]
-
-
 def select_episodes(ds: EpisodeDataset, keep: Sequence[int]) -> EpisodeDataset:
     """A dataset holding only the episodes `keep` (in memory), e.g. for filtered BC."""
     keep = np.asarray(sorted(keep), dtype=np.int64)
@@ -412,11 +408,7 @@ def select_episodes(ds: EpisodeDataset, keep: Sequence[int]) -> EpisodeDataset:
         else np.zeros(0, np.int64)
 
     def take(v: Any) -> Any:
-        if isinstance(v, dict):
-            return {k: take(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [v[i] for i in idx]
-        return v[idx]
+        return [v[i] for i in idx] if isinstance(v, list) else v[idx]
 
-    return EpisodeDataset(ds.path, ds.card, {k: take(v) for k, v in ds.fields.items()},
+    return EpisodeDataset(ds.path, ds.card, map_tree(take, ds.fields),
                           [ds.levels[i] for i in keep], lengths[keep], ds.final_obs[keep])

@@ -20,16 +20,6 @@ from rlgen.envs.splits import Splits
 from rlgen.paths import spec_root
 
 
-def stack_observations(rows: Sequence[Any]) -> Any:
-    """Per-env observations -> one batch: arrays (and scalars) stacked, dicts per key, anything
-    else (e.g. WebShop's strings) as a list."""
-    if isinstance(rows[0], dict):
-        return {k: stack_observations([r[k] for r in rows]) for k in rows[0]}
-    if isinstance(rows[0], np.ndarray | np.generic | int | float | bool):
-        return np.stack([np.asarray(r) for r in rows])
-    return list(rows)
-
-
 class LevelSampler(gym.Wrapper):
     """Resets onto a level drawn from a fixed list unless `options={"level": id}` pins one."""
 

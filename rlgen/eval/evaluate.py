@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from rlgen.envs.base import EnvSpec, stack_observations
+from rlgen import tree
+from rlgen.envs.base import EnvSpec
 from rlgen.eval import stats
 from rlgen.policy import Policy, check_policy
 
@@ -49,7 +50,7 @@ def run_episodes(policy: Policy, spec: EnvSpec, split: str, episodes: int, num_e
     started = [s for s in range(slots) if start(s)]
     policy.begin(np.array(started))
     while any(a is not None for a in assigned):
-        batch = stack_observations(obs)
+        batch = tree.stack(obs)
         actions = policy.act(batch, infos if policy.needs_infos else None)
         rewards = np.zeros(slots)
         new_slots = []

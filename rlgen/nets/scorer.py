@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rlgen.agents.base import to_tensor
+from rlgen.tree import map_tree, to_tensor
 
 
 class Scorer(nn.Module):
@@ -75,8 +75,9 @@ class EncoderScorer(Scorer):
 def _take(obs: Any, idx: np.ndarray, device: torch.device) -> Any:
     """Rows `idx` of an array (or dict of arrays) as tensors. numpy fancy indexing measured
     1.5-2x faster than torch index_select here (docs/benchmarks.md) and also reads memory maps."""
-    if isinstance(obs, dict):
-        return {k: _take(v, idx, device) for k, v in obs.items()}
-    if isinstance(obs, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(obs[np.asarray(idx)])).to(device, non_blocking=True)
-    return obs.index_select(0, torch.as_tensor(idx, dtype=torch.long)).to(device, non_blocking=True)
+    def leaf(x: Any) -> torch.Tensor:
+        if isinstance(x, np.ndarray):
+            return torch.from_numpy(np.ascontiguousarray(x[np.asarray(idx)])).to(device, non_blocking=True)
+        return x.index_select(0, torch.as_tensor(idx, dtype=torch.long)).to(device, non_blocking=True)
+
+    return map_tree(leaf, obs)
