@@ -228,7 +228,8 @@ def preset_path(agent: str) -> Path:
 
 def read_preset(agent: str) -> dict[str, Any]:
     """The raw preset file of a registered agent; every one ships a file, even an empty one."""
-    from rlgen.registry import AGENTS, UnknownNameError
+    from rlgen.errors import UnknownNameError
+    from rlgen.registry import AGENTS
 
     if agent not in AGENTS:
         raise UnknownNameError("agent", agent, list(AGENTS))
@@ -247,7 +248,8 @@ def split_preset(agent: str, data: Mapping[str, Any]) -> tuple[dict[str, Any], d
     """(top-level values, family name -> its table). A table named after a registered env family
     is that family's; any other table is a value (e.g. `encoder`); a name that is neither is
     refused with a did-you-mean."""
-    from rlgen.registry import ENV_FAMILIES, UnknownNameError, agent_class
+    from rlgen.errors import UnknownNameError
+    from rlgen.registry import ENV_FAMILIES, agent_class
 
     schema = dataclass_schema(agent_class(agent).config_class)
     base: dict[str, Any] = {}
