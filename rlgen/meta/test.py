@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from rlgen.meta.backend import make_backend
-from rlgen.meta.lifetime import Lifetime, run_lifetime
+from rlgen.meta.lifetime import Lifetime, run_lifetimes
 from rlgen.meta.splits import MetaSplit
 from rlgen.runs import RunDir
 
@@ -59,18 +59,24 @@ def meta_test(path: str | Path, baselines: Sequence[str] = ("ppo", "dpo"),
     done = _read(results_path)
     todo = [(m, env, h, s) for (env, h) in split.test for m in methods for s in range(seeds)
             if (m, env, h, s) not in done]
+    groups: dict[tuple, list[int]] = {}
+    for method, env, horizon, seed in todo:
+        groups.setdefault((method, env, horizon), []).append(seed)
     runner = make_backend(backend, workers)
     bar = tqdm(total=len(todo), unit="lifetime", desc="meta-test", disable=not progress)
-    # one lifetime per backend call keeps every finished result on disk before the next starts
-    for method, env, horizon, seed in todo:
-        life = Lifetime(env=env, horizon=horizon, seed=10_000 + seed, objective=methods[method],
-                        overrides=dict(cfg.get("overrides", {})), eval_episodes=episodes)
-        score = runner.map(run_lifetime, [life])[0]
-        record = {"method": method, "env": env, "horizon": horizon, "seed": seed, "score": score}
+    # the seeds of one (method, env, horizon) train together as one population; each group's
+    # results reach the disk before the next group starts
+    for (method, env, horizon), group_seeds in groups.items():
+        lives = [Lifetime(env=env, horizon=horizon, seed=10_000 + s, objective=methods[method],
+                          overrides=dict(cfg.get("overrides", {})), eval_episodes=episodes)
+                 for s in group_seeds]
+        scores = [x for chunk in runner.map(run_lifetimes, [lives]) for x in chunk]
         with open(results_path, "a") as f:
-            f.write(json.dumps(record) + "\n")
-        done[(method, env, horizon, seed)] = score
-        bar.update()
+            for seed, score in zip(group_seeds, scores, strict=True):
+                f.write(json.dumps({"method": method, "env": env, "horizon": horizon, "seed": seed,
+                                    "score": score}) + "\n")
+                done[(method, env, horizon, seed)] = score
+        bar.update(len(group_seeds))
     bar.close()
     report = summarize(done, split, list(methods), cfg["objective"], int(cfg["horizon"]))
     (out / "table.md").write_text(report["table"] + "\n")
