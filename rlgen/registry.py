@@ -15,6 +15,7 @@ ENV_FAMILIES: dict[str, str] = {
     "minihack": "rlgen.envs.minihack:MiniHackFamily",
     "toy": "rlgen.envs.toy:ToyFamily",
     "maze": "rlgen.envs.maze:MazeFamily",
+    "minatar": "rlgen.envs.minatar:MinAtarFamily",
     "webshop": "rlgen.envs.webshop.family:WebShopFamily",
 }
 
