@@ -76,8 +76,10 @@ def thin_wave(env, game, i: int, rng: np.random.Generator) -> None:
     alien[cells // 6, 2 + cells % 6] = 1
     interval = int(rng.integers(6, 13))
     inner.alien_map, inner.enemy_move_interval, inner.alien_move_timer = alien, interval, interval
-    game.aliens[i] = torch.from_numpy(alien.astype(bool))
-    game.move_interval[i] = game.move_timer[i] = interval
+    rows = (alien.astype(np.int64) << np.arange(10)).sum(1)
+    game.grids[i, 0] = torch.from_numpy(rows)
+    game.scalars[i, batched_space_invaders.INTERVAL] = interval
+    game.scalars[i, batched_space_invaders.MOVE_TIMER] = interval
 
 
 def run_both(game: str, n: int, steps: int, sticky: float, seed: int = 0, inject: bool = False):

@@ -60,7 +60,7 @@ class LevelDraws:
         # Drawn for every env and used where `mask`, so no device sync is needed.
         idx = torch.randint(len(self.levels), (self.num_envs,), generator=self.generator,
                             device=self.device)
-        return self.levels[idx], self.starts[idx]
+        return self.levels.index_select(0, idx), self.starts.index_select(0, idx)
 
 
 class BatchedMinAtar:
@@ -76,6 +76,7 @@ class BatchedMinAtar:
         self.device = game.device
         self.num_envs = game.num_envs
         self.action_set = torch.as_tensor(list(action_set), dtype=torch.long, device=self.device)
+        self._identity = list(action_set) == list(range(len(action_set)))
         self.sticky_action_prob = float(sticky_action_prob)
         self.max_episode_steps = int(max_episode_steps)
         n = self.num_envs
@@ -92,17 +93,20 @@ class BatchedMinAtar:
     def _new_episodes(self, mask: torch.Tensor) -> None:
         level, start = self.draws.new_episodes(mask)
         self.level = torch.where(mask, level, self.level)
-        self.t = torch.where(mask, 0, self.t)
+        if self.max_episode_steps:
+            self.t = torch.where(mask, 0, self.t)
         self.game.reset(mask, start)
 
     def step(self, actions: torch.Tensor):
         """-> (obs, reward, terminated, truncated, level of the episode that ran this step)."""
-        a = self.action_set[actions.to(self.device, torch.long)]
+        a = actions.to(self.device, torch.long)
+        if not self._identity:
+            a = self.action_set.index_select(0, a)
         a = torch.where(self.draws.sticky() < self.sticky_action_prob, self.last_action, a)
         self.last_action = a
         reward, terminated = self.game.step(a)
-        self.t += 1
         if self.max_episode_steps:
+            self.t += 1
             truncated = (self.t >= self.max_episode_steps) & ~terminated
         else:
             truncated = torch.zeros_like(terminated)
