@@ -9,9 +9,14 @@ import torch
 
 pytest.importorskip("minatar")
 
+from gymnasium.utils.env_checker import check_env  # noqa: E402
+
+from rlgen.cli import main as cli_main  # noqa: E402
 from rlgen.envs.minatar import batched_breakout, batched_space_invaders  # noqa: E402
 from rlgen.envs.minatar.batched import BatchedMinAtar  # noqa: E402
+from rlgen.envs.minatar.env import GAMES as ALL_GAMES  # noqa: E402
 from rlgen.envs.minatar.env import _package  # noqa: E402
+from rlgen.eval.evaluate import run_episodes  # noqa: E402
 from rlgen.registry import UnknownNameError, make_env_spec  # noqa: E402
 
 GAMES = {
@@ -31,7 +36,7 @@ class PackageDraws:
         return torch.tensor([rs.rand() for rs in self.states])
 
     def new_episodes(self, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        start = [self.module.start_draw(rs) if m else 0 for rs, m in zip(self.states, mask.tolist())]
+        start = [self.module.start_draw(rs) if m else 0 for rs, m in zip(self.states, mask.tolist(), strict=True)]
         return torch.zeros(len(self.states), dtype=torch.long), torch.tensor(start)
 
 
@@ -139,3 +144,147 @@ def test_space_invaders_waves_and_ramp_match_package():
     episodes, total, _, ramp = run_both("space_invaders", n=12, steps=1500, sticky=0.1, seed=7,
                                         inject=True)
     assert episodes >= 20 and total > 0 and ramp >= 1
+
+
+# ---- the family: single envs, splits, options, the vector env, the CLI ----
+
+@pytest.mark.parametrize("game", ALL_GAMES)
+def test_single_env_passes_check_env_and_levels_replay(game):
+    spec = make_env_spec(f"minatar:{game}")
+    env = spec.make_env()
+    check_env(env, skip_render_check=True)
+    assert env.observation_space.shape == (10, 10, spec.impl.spec_file["channels"][game])
+    assert env.action_space.n == 6
+
+    def rollout(level: int) -> tuple[list[bytes], list[float]]:
+        obs, info = env.reset(seed=0, options={"level": level})
+        assert info["level"] == level and obs.dtype == np.uint8 and set(np.unique(obs)) <= {0, 1}
+        frames, rewards = [obs.tobytes()], []
+        for a in np.random.default_rng(level).integers(6, size=300):
+            obs, r, term, trunc, info = env.step(int(a))
+            assert info["level"] == level
+            frames.append(obs.tobytes())
+            rewards.append(r)
+            if term or trunc:
+                break
+        return frames, rewards
+
+    first = rollout(5)
+    assert rollout(5) == first  # a level replays exactly for the same actions
+    env.close()
+
+
+def test_seed_gives_the_same_first_observation():
+    spec = make_env_spec("minatar:breakout")
+    env = spec.make_env()
+    starts = {}
+    for seed in range(8):
+        obs, info = env.reset(seed=seed)
+        again, info2 = env.reset(seed=seed)
+        np.testing.assert_array_equal(obs, again)
+        assert info["level"] == info2["level"]
+        starts[seed] = obs.tobytes()
+    assert len(set(starts.values())) == 2  # Breakout's only start draw: the ball's side
+
+
+def test_splits_are_disjoint_explicit_seeds():
+    s = make_env_spec("minatar:space_invaders").splits
+    train, val, test = (set(s[n].levels) for n in ("train", "val", "test"))
+    assert len(train) == 200 and len(val) == 50 and len(test) == 500
+    assert not (train & val) and not (train & test) and not (val & test)
+    assert s["train"].levels == tuple(range(200))
+
+
+def test_bad_names_and_options():
+    with pytest.raises(UnknownNameError, match="'breakout'"):
+        make_env_spec("minatar:breakot")
+    with pytest.raises(UnknownNameError, match="sticky_action_prob"):
+        make_env_spec("minatar:breakout", sticky_action=0.2)
+    with pytest.raises(ValueError, match="sticky_action_prob"):
+        make_env_spec("minatar:breakout", sticky_action_prob=1.5)
+    with pytest.raises(ValueError, match="vector"):
+        make_env_spec("minatar:breakout", vector="async")
+
+
+def test_unknown_game_exits_2_with_one_line(capsys, tmp_path):
+    code = cli_main(["train", "--agent", "ppo", "--env", "minatar:space_invader", "--steps", "1k",
+                     "--runs-root", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "Did you mean 'space_invaders'" in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("game", list(GAMES))
+def test_vector_env_autoresets_and_reports_levels(game):
+    spec = make_env_spec(f"minatar:{game}", max_episode_steps=40)
+    levels = spec.splits["val"].levels
+    vec = spec.make_vec_env("val", num_envs=32, seed=3)
+    obs, info = vec.reset(seed=3)
+    assert obs.shape == (32, 10, 10, spec.impl.spec_file["channels"][game]) and obs.dtype == np.uint8
+    assert set(info["level"].tolist()) <= set(levels)
+    rng = np.random.default_rng(0)
+    ended = 0
+    for _ in range(120):
+        obs, rew, term, trunc, info = vec.step(rng.integers(6, size=32))
+        assert not (term & trunc).any() and set(info["level"].tolist()) <= set(levels)
+        ended += int((term | trunc).sum())
+    assert ended >= 32 * 2  # the 40-step cap alone ends 3 episodes per env
+    again = spec.make_vec_env("val", num_envs=32, seed=3)
+    np.testing.assert_array_equal(again.reset(seed=3)[0], vec.reset(seed=3)[0])
+    tensors = spec.impl.make_batched(spec, levels, 4, seed=0, as_tensors=True)
+    out, _ = tensors.reset(seed=0)
+    assert isinstance(out, torch.Tensor) and out.shape[0] == 4
+
+
+def test_batched_level_starts_match_the_package():
+    """A level's first frame is the package's for that seed (the start draw is tabled)."""
+    spec = make_env_spec("minatar:breakout")
+    levels = list(range(40))
+    vec = spec.impl.make_batched(spec, levels, 256, seed=1)
+    obs, info = vec.reset(seed=1)
+    env = spec.make_env()
+    for i in range(0, 256, 16):
+        expected, _ = env.reset(options={"level": int(info["level"][i])})
+        np.testing.assert_array_equal(obs[i], expected)
+
+
+def _random_returns_batched(spec, episodes: int, seed: int) -> np.ndarray:
+    vec = spec.make_vec_env("train", num_envs=64, seed=seed)
+    vec.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    ret, done = np.zeros(64), []
+    while len(done) < episodes:
+        _, rew, term, trunc, _ = vec.step(rng.integers(6, size=64))
+        ret += rew
+        end = term | trunc
+        done.extend(ret[end].tolist())
+        ret[end] = 0
+    return np.array(done[:episodes])
+
+
+class _Uniform:
+    def __init__(self, seed: int):
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, obs):
+        return self.rng.integers(6, size=len(obs))
+
+
+@pytest.mark.parametrize("game", list(GAMES))
+def test_batched_vector_env_return_distribution_matches_package(game):
+    """With its own draws (torch sticky draws, level starts), the batched vector env's random
+    policy returns match the package's env within a 99% CI of the difference of means."""
+    spec = make_env_spec(f"minatar:{game}")
+    ours = _random_returns_batched(spec, 600, seed=0)
+    theirs = np.array([r["return"] for r in run_episodes(_Uniform(1), spec, "train", 600,
+                                                         num_envs=16, progress=False)])
+    se = np.sqrt(ours.var(ddof=1) / len(ours) + theirs.var(ddof=1) / len(theirs))
+    assert abs(ours.mean() - theirs.mean()) < 2.58 * se + 1e-9, (ours.mean(), theirs.mean(), se)
+
+
+def test_ppo_trains_on_the_batched_env_end_to_end(tmp_path, capsys):
+    code = cli_main(["train", "--agent", "ppo", "--env", "minatar:breakout", "--steps", "2048",
+                     "--episodes", "4", "--set", "num_envs=16", "--set", "num_steps=64",
+                     "--runs-root", str(tmp_path), "--quiet", "--device", "cpu"])
+    out = capsys.readouterr().out
+    assert code == 0 and "test:" in out and "train:" in out

@@ -19,7 +19,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import RATE_HEADER, interleave, load_average, median, quiet_torch_threads, rate_rows, table  # noqa: E402
+from _timing import (  # noqa: E402
+    RATE_HEADER,
+    interleave,
+    load_average,
+    median,
+    quiet_torch_threads,
+    rate_rows,
+    table,
+)
 
 quiet_torch_threads(1)
 
@@ -42,7 +50,7 @@ def package_rate(game: str, n: int, steps: int) -> float:
     t0 = time.perf_counter()
     for _ in range(steps):
         actions = rng.integers(6, size=n)
-        for env, a in zip(envs, actions.tolist()):
+        for env, a in zip(envs, actions.tolist(), strict=True):
             _, done = env.act(a)
             if done:
                 env.reset()

@@ -13,7 +13,7 @@ handful of table look-ups. Bricks only ever occupy rows 1-3, so they are a 30-bi
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import torch
@@ -74,7 +74,7 @@ def ball_rule(x: int, y: int, d: int, pos: int, strike: bool, brick: bool, no_br
     return nx, ny, d, on_brick, hit, terminal, refill
 
 
-@lru_cache(maxsize=None)
+@cache
 def _tables() -> tuple[np.ndarray, ...]:
     """(target brick bit per ball code, step outputs, paddle position after action, frame bytes
     of a brick row). A step row is indexed by (ball code, paddle, strike, brick in the target

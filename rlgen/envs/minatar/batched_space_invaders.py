@@ -14,7 +14,7 @@ are table look-ups.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import torch
@@ -32,7 +32,7 @@ def start_draw(rs: np.random.RandomState) -> int:
     return 0
 
 
-@lru_cache(maxsize=None)
+@cache
 def _tables() -> tuple[np.ndarray, ...]:
     """(bits set per row value, nearest occupied column per (columns occupied, cannon column),
     cannon column after action, a row value with bit c moved to bit 6c, the 6 channel bytes of
