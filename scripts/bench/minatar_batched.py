@@ -4,7 +4,9 @@ by one (act + state per env), in the same run; plus rlgen's sync vector env of p
     OMP_NUM_THREADS=1 PYTHONPATH=$PWD python scripts/bench/minatar_batched.py --envs 1024
 
 Every case steps `--envs` envs on uniform random actions (all 6) with sticky actions 0.1 and
-auto-reset, and includes producing the observations. Cases are interleaved (_timing.py).
+auto-reset, and includes producing the observations. Cases are interleaved (_timing.py). On a
+shared machine wall-clock rates swing with the neighbours' load, so CPU-time rates (this
+process's CPU seconds) are reported too; ratios are taken within one run.
 `--random-returns N` instead prints each game's mean return of a uniform random policy over N
 test-split episodes (the `random` numbers in envs/minatar.toml).
 """
@@ -38,7 +40,18 @@ from rlgen.envs.minatar.env import _package  # noqa: E402
 from rlgen.registry import make_env_spec  # noqa: E402
 
 
-def package_rate(game: str, n: int, steps: int) -> float:
+class Clock:
+    """Times a block in wall-clock and CPU seconds."""
+
+    def __enter__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+
+def package_rate(game: str, n: int, steps: int) -> tuple[float, float]:
     """n package envs in a Python loop: one `act` and one `state()` per env per step."""
     envs = []
     for i in range(n):
@@ -47,41 +60,53 @@ def package_rate(game: str, n: int, steps: int) -> float:
         env.reset()
         envs.append(env)
     rng = np.random.default_rng(0)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        actions = rng.integers(6, size=n)
-        for env, a in zip(envs, actions.tolist(), strict=True):
-            _, done = env.act(a)
-            if done:
-                env.reset()
-            env.state()
-    return steps * n / (time.perf_counter() - t0)
+    with Clock() as c:
+        for _ in range(steps):
+            actions = rng.integers(6, size=n)
+            for env, a in zip(envs, actions.tolist(), strict=True):
+                _, done = env.act(a)
+                if done:
+                    env.reset()
+                env.state()
+    return steps * n / c.wall, steps * n / c.cpu
 
 
-def vec_rate(vec, steps: int, tensors: bool) -> float:
+def vec_rate(vec, steps: int, tensors: bool) -> tuple[float, float]:
     vec.reset(seed=0)
     n = vec.num_envs
     g = torch.Generator().manual_seed(0)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        a = torch.randint(6, (n,), generator=g)
-        vec.step(a if tensors else a.numpy())
-    return steps * n / (time.perf_counter() - t0)
+    with Clock() as c:
+        for _ in range(steps):
+            a = torch.randint(6, (n,), generator=g)
+            vec.step(a if tensors else a.numpy())
+    return steps * n / c.wall, steps * n / c.cpu
 
 
-def bench(game: str, n: int, steps: int, package_steps: int, reps: int) -> dict[str, list[float]]:
+def bench(game: str, n: int, steps: int, package_steps: int,
+          reps: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """(wall-clock rates, CPU-time rates) per case."""
     spec = make_env_spec(f"minatar:{game}")
     levels = spec.splits["train"].levels
     batched = spec.impl.make_batched(spec, levels, n, seed=0, as_tensors=True)
     batched_np = spec.impl.make_batched(spec, levels, n, seed=0)
     sync = make_env_spec(f"minatar:{game}", vector="sync").make_vec_env("train", n, seed=0)
-    cases = {
+    runs = {
         "package, one by one": lambda: package_rate(game, n, package_steps),
         "rlgen sync vector env (package envs)": lambda: vec_rate(sync, package_steps, False),
         "batched, torch tensors out": lambda: vec_rate(batched, steps, True),
         "batched, numpy out": lambda: vec_rate(batched_np, steps, False),
     }
-    return interleave(cases, reps)
+    cpu: dict[str, list[float]] = {k: [] for k in runs}
+
+    def timed(name):
+        def run() -> float:
+            wall_rate, cpu_rate = runs[name]()
+            cpu[name].append(cpu_rate)
+            return wall_rate
+        return run
+
+    wall = interleave({k: timed(k) for k in runs}, reps)
+    return wall, cpu
 
 
 def random_returns(episodes: int) -> None:
@@ -120,10 +145,12 @@ def main() -> None:
           f"{torch.get_num_threads()}, load average {load_average()}")
     for game in args.games.split(","):
         print(f"\n## {game}, {args.envs} envs")
-        rates = bench(game, args.envs, args.steps, args.package_steps, args.reps)
-        print(table(RATE_HEADER, rate_rows(rates, "package, one by one", "steps/s")))
-        ratio = median(rates["batched, torch tensors out"]) / median(rates["package, one by one"])
-        print(f"batched (tensors) / package one by one: {ratio:.1f}x")
+        wall, cpu = bench(game, args.envs, args.steps, args.package_steps, args.reps)
+        for label, rates in (("wall clock", wall), ("CPU time", cpu)):
+            print(f"\n{label}:")
+            print(table(RATE_HEADER, rate_rows(rates, "package, one by one", "steps/s")))
+            ratio = median(rates["batched, torch tensors out"]) / median(rates["package, one by one"])
+            print(f"{label}: batched (tensors) / package one by one = {ratio:.1f}x")
     print(f"\nload average after: {load_average()}")
 
 
