@@ -85,6 +85,7 @@ def thin_wave(env, game, i: int, rng: np.random.Generator) -> None:
     game.grids[i, 0] = torch.from_numpy(rows)
     game.scalars[i, batched_space_invaders.INTERVAL] = interval
     game.scalars[i, batched_space_invaders.MOVE_TIMER] = interval
+    game.scalars[i, batched_space_invaders.COUNT] = int(alien.sum())
 
 
 def run_both(game: str, n: int, steps: int, sticky: float, seed: int = 0, inject: bool = False):

@@ -44,23 +44,42 @@ class Draws(Protocol):
 class LevelDraws:
     """Each new episode gets a level drawn uniformly from `levels`; its start state is the one
     the package makes for that level (the game's reset draw from `RandomState(level)`, tabled
-    once here). Sticky draws come from a torch generator seeded by `seed`."""
+    once here). Sticky draws come from a torch generator seeded by `seed`. Both are drawn
+    `block` steps at a time (one kernel instead of one per step)."""
 
     def __init__(self, levels: Sequence[int], starts: Sequence[int], num_envs: int, seed: int,
-                 device: torch.device):
-        self.levels = torch.as_tensor(np.asarray(levels, dtype=np.int64), device=device)
-        self.starts = torch.as_tensor(np.asarray(starts, dtype=np.int64), device=device)
-        self.num_envs, self.device = num_envs, device
-        self.generator = torch.Generator(device=device).manual_seed(int(seed))
+                 device: torch.device, block: int = 64):
+        table = np.stack([np.asarray(levels, dtype=np.int64), np.asarray(starts, dtype=np.int64)], 1)
+        self.table = torch.as_tensor(table, device=device)
+        self.num_envs, self.device, self.block = num_envs, device, block
+        self.generator = torch.Generator(device=device)
+        self.reseed(seed)
+
+    def reseed(self, seed: int) -> None:
+        self.generator.manual_seed(int(seed))
+        self._uniforms, self._picks = self._draw_uniforms(), self._draw_picks()
+        self._u = self._p = 0
+
+    def _draw_uniforms(self) -> torch.Tensor:
+        return torch.rand(self.block, self.num_envs, generator=self.generator, device=self.device)
+
+    def _draw_picks(self) -> torch.Tensor:
+        return torch.randint(len(self.table), (self.block, self.num_envs), generator=self.generator,
+                             device=self.device)
 
     def sticky(self) -> torch.Tensor:
-        return torch.rand(self.num_envs, generator=self.generator, device=self.device)
+        if self._u == self.block:
+            self._uniforms, self._u = self._draw_uniforms(), 0
+        self._u += 1
+        return self._uniforms[self._u - 1]
 
     def new_episodes(self, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # Drawn for every env and used where `mask`, so no device sync is needed.
-        idx = torch.randint(len(self.levels), (self.num_envs,), generator=self.generator,
-                            device=self.device)
-        return self.levels.index_select(0, idx), self.starts.index_select(0, idx)
+        if self._p == self.block:
+            self._picks, self._p = self._draw_picks(), 0
+        self._p += 1
+        chosen = self.table.index_select(0, self._picks[self._p - 1])
+        return chosen[:, 0], chosen[:, 1]
 
 
 class BatchedMinAtar:
@@ -108,10 +127,11 @@ class BatchedMinAtar:
         if self.max_episode_steps:
             self.t += 1
             truncated = (self.t >= self.max_episode_steps) & ~terminated
+            done = terminated | truncated
         else:
-            truncated = torch.zeros_like(terminated)
+            truncated, done = torch.zeros_like(terminated), terminated
         level = self.level
-        self._new_episodes(terminated | truncated)
+        self._new_episodes(done)
         return self.game.obs(), reward, terminated, truncated, level
 
 
@@ -140,7 +160,7 @@ class MinAtarVecEnv(gym.vector.VectorEnv):
             self._seed = seed
         draws = self.engine.draws
         if isinstance(draws, LevelDraws):
-            draws.generator.manual_seed(int(self._seed))
+            draws.reseed(self._seed)
         obs = self.engine.reset()
         return self._out(obs), {"level": self._out(self.engine.level)}
 

@@ -8,7 +8,10 @@ all are gone and the ball reaches the bottom row. The only randomness is the sta
 
 Speed: one step of one env is a pure function of a few small integers, so `ball_rule` (the
 rules, written once for one env) is tabulated over all its inputs and a batched step is a
-handful of table look-ups. Bricks only ever occupy rows 1-3, so they are a 30-bit integer.
+handful of table look-ups. The state is kept in the form the look-ups index with: the ball as
+`key = ball code * 80 + strike * 4`, the paddle as `8 * column`, and the bricks (which only
+ever occupy rows 1-3) as bits 1-30 of an integer, so the table row of a step is
+`key + paddle + 2 * (brick in the target cell) + (no bricks left)`.
 """
 
 from __future__ import annotations
@@ -25,10 +28,9 @@ _FLIP_X = (1, 0, 3, 2)
 _FLIP_Y = (3, 2, 1, 0)
 _FLIP_BOTH = (2, 3, 0, 1)
 LEFT, RIGHT = 1, 3
-NO_BRICK = 30  # a bit that is never set: "the target cell cannot hold a brick"
-ALL_BRICKS = (1 << 30) - 1
-# Columns of the step table.
-NEXT_BALL, STRIKE, REWARD, TERMINAL, BRICK_CHANGE = range(5)
+NO_BRICK = 31  # a bit that is never set: "the target cell cannot hold a brick"
+ALL_BRICKS = ((1 << 30) - 1) << 1  # bricks in row r, column c: bit 1 + (r - 1) * 10 + c
+KEYS = 400 * 80
 
 
 def start_draw(rs: np.random.RandomState) -> int:
@@ -74,71 +76,89 @@ def ball_rule(x: int, y: int, d: int, pos: int, strike: bool, brick: bool, no_br
     return nx, ny, d, on_brick, hit, terminal, refill
 
 
+def ball_key(x: int, y: int, direction: int, strike: bool = False) -> int:
+    return ball_code(x, y, direction) * 80 + 4 * strike
+
+
 @cache
-def _tables() -> tuple[np.ndarray, ...]:
-    """(target brick bit per ball code, step outputs, paddle position after action, frame bytes
-    of a brick row). A step row is indexed by (ball code, paddle, strike, brick in the target
-    cell, no bricks left) and holds the next ball code, strike, reward, terminal, and what to
-    add to the brick integer (remove the struck brick, or refill all)."""
-    cell = np.full(400, NO_BRICK, dtype=np.int64)
-    step = np.zeros((400 * 10 * 8, 5), dtype=np.int64)
+def _tables() -> dict[str, np.ndarray]:
+    """The look-up tables (numpy), by name:
+    - cell: ball key -> the brick bit of its target cell (NO_BRICK if no brick can be there);
+    - step: step row -> (next ball key, reward, terminal, what to add to the bricks integer:
+      minus the struck brick's bit, or all bricks when they are refilled);
+    - paddle: action * 80 + paddle -> paddle after the action;
+    - frame: ball key -> the ball's offset in the flat (10, 10, 4) frame, then (at KEYS +)
+      a previous ball key -> the trail's offset, then (at 2 * KEYS +) paddle -> its offset;
+    - rows: a 10-bit brick row -> its 40 bytes of the frame."""
+    cell = np.full(KEYS, NO_BRICK, dtype=np.int64)
+    step = np.zeros((KEYS, 4), dtype=np.int64)
+    frame = np.zeros(3 * KEYS, dtype=np.int64)
     for y in range(10):
         for x in range(10):
             for d in range(4):
-                b = ball_code(x, y, d)
                 nx, ny, _, top = _target(x, y, d)
-                if not top and 1 <= ny <= 3:
-                    cell[b] = (ny - 1) * 10 + nx
-                for pos in range(10):
-                    for flags in range(8):
-                        strike, brick, empty = bool(flags & 4), bool(flags & 2), bool(flags & 1)
-                        nx, ny, nd, on, hit, term, refill = ball_rule(x, y, d, pos, strike, brick, empty)
-                        change = -(1 << int(cell[b])) if hit else ALL_BRICKS if refill else 0
-                        step[(b * 10 + pos) * 8 + flags] = (ball_code(nx, ny, nd), on, hit, term, change)
-    # A 10-bit brick row -> its 10 cells of the flat (10, 10, 4) frame, brick channel set.
+                target = 1 + (ny - 1) * 10 + nx if not top and 1 <= ny <= 3 else NO_BRICK
+                for strike in (False, True):
+                    k = ball_key(x, y, d, strike)
+                    cell[k] = target
+                    frame[k] = (y * 10 + x) * 4 + BALL
+                    frame[KEYS + k] = (y * 10 + x) * 4 + TRAIL
+                    for pos in range(10):
+                        for brick in (False, True):
+                            for empty in (False, True):
+                                nx, ny, nd, on, hit, term, refill = ball_rule(x, y, d, pos, strike,
+                                                                              brick, empty)
+                                change = -(1 << target) if hit else ALL_BRICKS if refill else 0
+                                step[k + 8 * pos + 2 * brick + empty] = (
+                                    ball_key(nx, ny, nd, on), hit, term, change)
+    for pos in range(10):
+        frame[2 * KEYS + 8 * pos] = (90 + pos) * 4 + PADDLE
+    paddle = np.zeros(6 * 80, dtype=np.int64)
+    for a in range(6):
+        for pos in range(10):
+            moved = max(0, pos - 1) if a == LEFT else min(9, pos + 1) if a == RIGHT else pos
+            paddle[a * 80 + 8 * pos] = 8 * moved
     rows = np.zeros((1024, 10, 4), dtype=np.uint8)
     rows[:, :, BRICK] = (np.arange(1024)[:, None] >> np.arange(10)) & 1
-    paddle = np.array([[max(0, p - 1) if a == LEFT else min(9, p + 1) if a == RIGHT else p
-                        for p in range(10)] for a in range(6)], dtype=np.int64).reshape(-1)
-    return cell, step, paddle, rows.reshape(1024, 40)
+    return {"cell": cell, "step": step, "paddle": paddle, "frame": frame,
+            "rows": rows.reshape(1024, 40)}
 
 
 class BatchedBreakout:
-    """State: one (N, 5) int64 tensor of columns ball, previous ball, paddle, strike, bricks."""
+    """State: one (N, 4) int64 tensor of columns ball key, previous ball key, 8 * paddle,
+    bricks (see the module docstring)."""
 
     channels = 4
 
     def __init__(self, num_envs: int, device: torch.device | str = "cpu"):
         self.num_envs, self.device = num_envs, torch.device(device)
-        self._cell, self._step, self._paddle, self._rows = (
-            torch.as_tensor(t, device=self.device) for t in _tables())
-        starts = [[ball_code(x, 3, d), ball_code(x, 3, d), 4, 0, ALL_BRICKS] for x, d in ((0, 2), (9, 3))]
+        t = {k: torch.as_tensor(v, device=self.device) for k, v in _tables().items()}
+        self._cell, self._step, self._paddle, self._frame, self._rows = (
+            t["cell"], t["step"], t["paddle"], t["frame"], t["rows"])
+        starts = [[ball_key(x, 3, d), ball_key(x, 3, d), 8 * 4, ALL_BRICKS] for x, d in ((0, 2), (9, 3))]
         self._starts = torch.tensor(starts, dtype=torch.long, device=self.device)
-        self._row_shift = torch.tensor([0, 10, 20], device=self.device)
-        self.state = self._starts[0].expand(num_envs, 5).clone()
+        self._row_shift = torch.tensor([1, 11, 21], device=self.device)
+        self._frame_base = torch.tensor([0, KEYS, 2 * KEYS], device=self.device)
+        self.state = self._starts[0].expand(num_envs, 4).clone()
 
     def reset(self, mask: torch.Tensor, start: torch.Tensor) -> None:
         self.state = torch.where(mask[:, None], self._starts.index_select(0, start), self.state)
 
     def step(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Package action indices (N,) -> (reward float32 (N,), terminated bool (N,))."""
-        ball, pos, strike, bricks = self.state[:, 0], self.state[:, 2], self.state[:, 3], self.state[:, 4]
-        pos = self._paddle.index_select(0, action * 10 + pos)
-        cell = self._cell.index_select(0, ball)
-        brick = (bricks >> cell) & 1
-        out = self._step.index_select(0, (ball * 10 + pos) * 8 + strike * 4 + brick * 2 + (bricks == 0))
-        self.state = torch.stack([out[:, NEXT_BALL], ball, pos, out[:, STRIKE],
-                                  bricks + out[:, BRICK_CHANGE]], 1)
-        return out[:, REWARD].float(), out[:, TERMINAL].bool()
+        key, _, paddle, bricks = self.state.unbind(1)
+        paddle = self._paddle.index_select(0, action * 80 + paddle)
+        brick = (bricks >> self._cell.index_select(0, key)) & 1
+        out = self._step.index_select(0, key + paddle + (brick << 1) + (bricks == 0))
+        self.state = torch.stack([out[:, 0], key, paddle, bricks + out[:, 3]], 1)
+        return out[:, 1].float(), out[:, 2].bool()
 
     def obs(self) -> torch.Tensor:
         """(N, 10, 10, 4) uint8, channels last."""
         n = self.num_envs
         out = torch.zeros(n, 400, dtype=torch.uint8, device=self.device)
-        rows = (self.state[:, 4:5] >> self._row_shift) & 1023
+        rows = (self.state[:, 3:4] >> self._row_shift) & 1023
         out[:, 40:160] = self._rows.index_select(0, rows.view(-1)).view(n, 120)
-        # A ball code less its direction is the cell's offset in the flat (10, 10, 4) frame.
-        ball, prev, pos = self.state[:, 0], self.state[:, 1], self.state[:, 2]
-        cells = torch.stack([(ball & ~3) + BALL, (prev & ~3) + TRAIL, pos * 4 + (360 + PADDLE)], 1)
-        out.scatter_(1, cells, 1)
+        cells = self._frame.index_select(0, (self.state[:, :3] + self._frame_base).view(-1))
+        out.scatter_(1, cells.view(n, 3), 1)
         return out.view(n, 10, 10, 4)

@@ -8,8 +8,8 @@ every 10 steps. A shot alien pays +1. A cleared wave is replaced, and with rampi
 moves faster (interval 12 down to 6). The game has no randomness.
 
 Speed: each 10x10 grid (aliens, friendly and enemy bullets) is 10 row integers with bit c for
-column c, so moving a grid is a row shift or a bit shift; counts and the nearest occupied column
-are table look-ups.
+column c, so moving a grid is a row shift or a bit shift; counts, the nearest occupied column and
+the frame's rows are table look-ups.
 """
 
 from __future__ import annotations
@@ -23,8 +23,10 @@ CANNON, ALIEN, ALIEN_LEFT, ALIEN_RIGHT, FRIENDLY_BULLET, ENEMY_BULLET = range(6)
 SHOT_COOL_DOWN, ENEMY_MOVE_INTERVAL, ENEMY_SHOT_INTERVAL = 5, 12, 10
 LEFT, RIGHT, FIRE = 1, 3, 5
 WAVE_ROW = sum(1 << c for c in range(2, 8))  # a new wave: rows 0-3, columns 2-7
-# Columns of the (N, 7) scalar state.
-POS, DIR, INTERVAL, MOVE_TIMER, SHOT_TIMER, COOL_DOWN, RAMP = range(7)
+# Columns of the (N, 8) scalar state. WALL is the column bit of the wall the aliens move
+# towards (1: left, 512: right), COUNT the aliens left.
+POS, WALL, INTERVAL, MOVE_TIMER, SHOT_TIMER, COOL_DOWN, RAMP, COUNT = range(8)
+LEFT_WALL, RIGHT_WALL = 1, 1 << 9
 
 
 def start_draw(rs: np.random.RandomState) -> int:
@@ -35,13 +37,18 @@ def start_draw(rs: np.random.RandomState) -> int:
 @cache
 def _tables() -> tuple[np.ndarray, ...]:
     """(bits set per row value, nearest occupied column per (columns occupied, cannon column),
-    cannon column after action, a row value with bit c moved to bit 6c, the 6 channel bytes of
-    a 6-bit cell code)."""
-    values = np.arange(1024)
-    bits = (values[:, None] >> np.arange(10)) & 1
+    cannon column after action, frame rows). A frame row is the 60 bytes (10 cells x 6
+    channels) that one grid's row value contributes to a frame row; the grids' channels are
+    disjoint, so a frame row is the sum of its grids' rows. Its index: aliens moving left
+    (value), aliens moving right (1024 + value), friendly bullets (2048 + value), enemy
+    bullets (3072 + value)."""
+    bits = ((np.arange(1024)[:, None] >> np.arange(10)) & 1).astype(np.uint8)
     popcount = bits.sum(1).astype(np.int64)
-    spread = (bits << (6 * np.arange(10))).sum(1).astype(np.int64)
-    channel_bytes = ((np.arange(64)[:, None] >> np.arange(6)) & 1).astype(np.uint8)
+    rows = np.zeros((4, 1024, 10, 6), dtype=np.uint8)
+    for i, channels in enumerate([(ALIEN, ALIEN_LEFT), (ALIEN, ALIEN_RIGHT), (FRIENDLY_BULLET,),
+                                  (ENEMY_BULLET,)]):
+        for c in channels:
+            rows[i, :, :, c] = bits
     nearest = np.zeros((1024, 10), dtype=np.int64)
     for occupied in range(1, 1024):
         for pos in range(10):
@@ -50,7 +57,7 @@ def _tables() -> tuple[np.ndarray, ...]:
             nearest[occupied, pos] = next(c for c in order if occupied >> c & 1)
     paddle = np.array([[max(0, p - 1) if a == LEFT else min(9, p + 1) if a == RIGHT else p
                         for p in range(10)] for a in range(6)], dtype=np.int64)
-    return popcount, nearest.reshape(-1), paddle.reshape(-1), spread, channel_bytes
+    return popcount, nearest.reshape(-1), paddle.reshape(-1), rows.reshape(4 * 1024, 60)
 
 
 def _any_row(grid: torch.Tensor) -> torch.Tensor:
@@ -60,7 +67,7 @@ def _any_row(grid: torch.Tensor) -> torch.Tensor:
 
 
 class BatchedSpaceInvaders:
-    """State: `scalars` (N, 7) int64 (columns POS ... RAMP) and `grids` (N, 3, 10) int64 row
+    """State: `scalars` (N, 8) int64 (columns POS ... COUNT) and `grids` (N, 3, 10) int64 row
     bitmasks of aliens, friendly bullets and enemy bullets."""
 
     channels = 6
@@ -68,19 +75,22 @@ class BatchedSpaceInvaders:
     def __init__(self, num_envs: int, device: torch.device | str = "cpu", ramping: bool = True):
         self.num_envs, self.device, self.ramping = num_envs, torch.device(device), ramping
         dev = self.device
-        self._popcount, self._nearest, self._paddle, self._spread, self._channel_bytes = (
+        self._popcount, self._nearest, self._paddle, self._frame_rows = (
             torch.as_tensor(t, device=dev) for t in _tables())
-        self._cell_shift = 6 * torch.arange(10, device=dev)
-        start = [0] * 7
-        start[POS], start[DIR], start[INTERVAL] = 5, -1, ENEMY_MOVE_INTERVAL
+        self._grid_base = torch.tensor([0, 2048, 3072], device=dev).view(1, 3, 1)
+        start = [0] * 8
+        start[POS], start[WALL], start[INTERVAL] = 5, LEFT_WALL, ENEMY_MOVE_INTERVAL
         start[MOVE_TIMER], start[SHOT_TIMER] = ENEMY_MOVE_INTERVAL, ENEMY_SHOT_INTERVAL
+        start[COUNT] = 24
         self._start_scalars = torch.tensor(start, device=dev)
+        self._tick = torch.zeros(8, dtype=torch.long, device=dev)
+        self._tick[[MOVE_TIMER, SHOT_TIMER]] = 1
         self._wave = torch.tensor([WAVE_ROW] * 4 + [0] * 6, device=dev)
         self._start_grids = torch.zeros(3, 10, dtype=torch.long, device=dev)
         self._start_grids[0] = self._wave
-        self._rows = torch.arange(1, 11, device=dev)
+        self._rows = torch.arange(10, device=dev)
         self._zero_row = torch.zeros(num_envs, 1, dtype=torch.long, device=dev)
-        self.scalars = self._start_scalars.expand(num_envs, 7).clone()
+        self.scalars = self._start_scalars.expand(num_envs, 8).clone()
         self.grids = self._start_grids.expand(num_envs, 3, 10).clone()
 
     def reset(self, mask: torch.Tensor, start: torch.Tensor) -> None:
@@ -89,66 +99,60 @@ class BatchedSpaceInvaders:
 
     def step(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Package action indices (N,) -> (reward float32 (N,), terminated bool (N,))."""
-        n = self.num_envs
-        pos, adir, interval, move_timer, shot_timer, cool, ramp = self.scalars.unbind(1)
+        pos, wall, interval, move_timer, shot_timer, cool, ramp, count = self.scalars.unbind(1)
         aliens, friendly, enemy = self.grids.unbind(1)
         fire = (action == FIRE) & (cool == 0)
         pos = self._paddle.index_select(0, action * 10 + pos)
         cool = torch.where(fire, SHOT_COOL_DOWN, cool)
         cannon = 1 << pos
-        # Bullets move; a new friendly bullet starts in row 9 and moves to row 8 at once
-        # (row 9 of the friendly grid is always empty between steps).
-        friendly = torch.cat([friendly[:, 1:], self._zero_row], 1)
-        friendly[:, 8] |= cannon * fire
+        # Bullets move. A new friendly bullet starts in row 9 and moves to row 8 at once (row 9
+        # of the friendly grid is always empty between steps).
+        friendly = torch.cat([friendly[:, 1:9], (cannon * fire)[:, None], self._zero_row], 1)
         enemy = torch.cat([self._zero_row, enemy[:, :9]], 1)
-        terminated = ((enemy[:, 9] | aliens[:, 9]) & cannon) != 0
+        bottom = aliens[:, 9]
 
         move = move_timer == 0
-        count = self._popcount.index_select(0, aliens.reshape(-1)).view(n, 10).sum(1)
         move_timer = torch.where(move, torch.minimum(count, interval), move_timer)
         occupied = _any_row(aliens)
-        at_wall = torch.where(adir < 0, occupied & 1, occupied & 512) != 0
-        turn = move & at_wall
-        adir = torch.where(turn, -adir, adir)
-        terminated |= turn & (aliens[:, 9] != 0)
+        turn = move & ((occupied & wall) != 0)
+        wall = torch.where(turn, (LEFT_WALL + RIGHT_WALL) - wall, wall)
         # The package rolls the grid down (row 9 wraps to row 0; the episode ends then).
-        sideways = torch.where((adir > 0)[:, None], aliens << 1, aliens >> 1)
+        sideways = torch.where((wall == RIGHT_WALL)[:, None], aliens << 1, aliens >> 1)
         aliens = torch.where(turn[:, None], torch.roll(aliens, 1, 1),
-                             torch.where((move & ~turn)[:, None], sideways, aliens))
-        terminated |= move & ((aliens[:, 9] & cannon) != 0)
+                             torch.where(move[:, None], sideways, aliens))
+        # Hit by a bullet or an alien (before or after the aliens moved), or aliens landed.
+        terminated = ((enemy[:, 9] | bottom | aliens[:, 9]) & cannon) != 0
+        terminated |= turn & (bottom != 0)
 
+        # The lowest alien of the occupied column nearest the cannon fires (there always is
+        # one: a cleared wave is replaced before the step ends).
         shoot = shot_timer == 0
         shot_timer = torch.where(shoot, ENEMY_SHOT_INTERVAL, shot_timer)
-        occupied = _any_row(aliens)
-        col = self._nearest.index_select(0, occupied * 10 + pos)
-        in_col = (aliens >> col[:, None]) & 1
-        row = ((in_col * self._rows).amax(1) - 1).clamp(min=0)[:, None]
-        shot = (shoot & (occupied != 0)).long() << col
-        enemy.scatter_(1, row, enemy.gather(1, row) | shot[:, None])
+        col = self._nearest.index_select(0, _any_row(aliens) * 10 + pos)
+        row = (((aliens >> col[:, None]) & 1) * self._rows).amax(1, keepdim=True)
+        enemy.scatter_(1, row, enemy.gather(1, row) | (shoot.long() << col)[:, None])
 
         kill = aliens & friendly
-        reward = self._popcount.index_select(0, kill.reshape(-1)).view(n, 10).sum(1).float()
-        aliens, friendly = aliens & ~kill, friendly & ~kill
-        cool = cool - (cool > 0).long()
-        cleared = aliens.sum(1) == 0
+        killed = self._popcount.index_select(0, kill.view(-1)).view(-1, 10).sum(1)
+        aliens, friendly = aliens ^ kill, friendly ^ kill
+        count = count - killed
+        cleared = count == 0
         if self.ramping:
             faster = (cleared & (interval > 6)).long()
             interval, ramp = interval - faster, ramp + faster
         aliens = torch.where(cleared[:, None], self._wave, aliens)
-        self.scalars = torch.stack([pos, adir, interval, move_timer - 1, shot_timer - 1, cool, ramp], 1)
+        count = torch.where(cleared, 24, count)
+        self.scalars = torch.stack([pos, wall, interval, move_timer, shot_timer,
+                                    (cool - 1).clamp(min=0), ramp, count], 1) - self._tick
         self.grids = torch.stack([aliens, friendly, enemy], 1)
-        return reward, terminated
+        return killed.float(), terminated
 
     def obs(self) -> torch.Tensor:
         """(N, 10, 10, 6) uint8, channels last."""
-        # Each cell's 6 channel bits as one code (bit k = channel k), for a whole row at once:
-        # spread rows keep column c in bits 6c..6c+5, so the channels add without carries.
         n = self.num_envs
-        spread = self._spread.index_select(0, self.grids.view(-1)).view(n, 3, 10)
-        left = (self.scalars[:, DIR:DIR + 1] < 0).long()
-        alien_bits = (1 << ALIEN) + (1 << ALIEN_LEFT) * left + (1 << ALIEN_RIGHT) * (1 - left)
-        rows = (spread[:, 0] * alien_bits + spread[:, 1] * (1 << FRIENDLY_BULLET)
-                + spread[:, 2] * (1 << ENEMY_BULLET))
-        rows[:, 9] += self._spread.index_select(0, 1 << self.scalars[:, POS]) << CANNON
-        codes = (rows[:, :, None] >> self._cell_shift) & 63
-        return self._channel_bytes.index_select(0, codes.view(-1)).view(n, 10, 10, 6)
+        index = self.grids + self._grid_base
+        index[:, 0] += (self.scalars[:, WALL:WALL + 1] == RIGHT_WALL).long() << 10  # moving right
+        rows = self._frame_rows.index_select(0, index.view(-1)).view(n, 3, 10, 60)
+        out = (rows[:, 0] + rows[:, 1] + rows[:, 2]).view(n, 600)
+        out.scatter_(1, (9 * 60 + CANNON) + 6 * self.scalars[:, POS:POS + 1], 1)
+        return out.view(n, 10, 10, 6)
