@@ -1,5 +1,6 @@
 """Env steps/s of the batched torch MinAtar games vs the `minatar` package stepping its envs one
-by one (act + state per env), in the same run; plus rlgen's sync vector env of package envs.
+by one (act + state per env: the baseline), in the same run; plus the package's own Gymnasium
+env and rlgen's sync vector env of package envs, both one by one.
 
     OMP_NUM_THREADS=1 PYTHONPATH=$PWD python scripts/bench/minatar_batched.py --envs 1024
 
@@ -71,6 +72,23 @@ def package_rate(game: str, n: int, steps: int) -> tuple[float, float]:
     return steps * n / c.wall, steps * n / c.cpu
 
 
+def package_gym_rate(game: str, n: int, steps: int) -> tuple[float, float]:
+    """n of the package's own Gymnasium envs (`minatar.gym.BaseEnv`, all 6 actions) in a loop."""
+    from minatar.gym import BaseEnv
+
+    envs = [BaseEnv(game) for _ in range(n)]
+    for i, env in enumerate(envs):
+        env.reset(seed=i)
+    rng = np.random.default_rng(0)
+    with Clock() as c:
+        for _ in range(steps):
+            for env, a in zip(envs, rng.integers(6, size=n).tolist(), strict=True):
+                _, _, done, _, _ = env.step(a)
+                if done:
+                    env.reset()
+    return steps * n / c.wall, steps * n / c.cpu
+
+
 def vec_rate(vec, steps: int, tensors: bool) -> tuple[float, float]:
     vec.reset(seed=0)
     n = vec.num_envs
@@ -92,6 +110,7 @@ def bench(game: str, n: int, steps: int, package_steps: int,
     sync = make_env_spec(f"minatar:{game}", vector="sync").make_vec_env("train", n, seed=0)
     runs = {
         "package, one by one": lambda: package_rate(game, n, package_steps),
+        "package Gymnasium envs, one by one": lambda: package_gym_rate(game, n, package_steps),
         "rlgen sync vector env (package envs)": lambda: vec_rate(sync, package_steps, False),
         "batched, torch tensors out": lambda: vec_rate(batched, steps, True),
         "batched, numpy out": lambda: vec_rate(batched_np, steps, False),

@@ -83,14 +83,15 @@ def ball_key(x: int, y: int, direction: int, strike: bool = False) -> int:
 @cache
 def _tables() -> dict[str, np.ndarray]:
     """The look-up tables (numpy), by name:
-    - cell: ball key -> the brick bit of its target cell (NO_BRICK if no brick can be there);
+    - cell: ball key -> the brick bit of its target cell less one (NO_BRICK - 1 if no brick can
+      be there), so `(bricks >> cell) & 2` is 2 * (brick in the target cell);
     - step: step row -> (next ball key, reward, terminal, what to add to the bricks integer:
       minus the struck brick's bit, or all bricks when they are refilled);
     - paddle: action * 80 + paddle -> paddle after the action;
     - frame: ball key -> the ball's offset in the flat (10, 10, 4) frame, then (at KEYS +)
       a previous ball key -> the trail's offset, then (at 2 * KEYS +) paddle -> its offset;
     - rows: a 10-bit brick row -> its 40 bytes of the frame."""
-    cell = np.full(KEYS, NO_BRICK, dtype=np.int64)
+    cell = np.full(KEYS, NO_BRICK - 1, dtype=np.int64)
     step = np.zeros((KEYS, 4), dtype=np.int64)
     frame = np.zeros(3 * KEYS, dtype=np.int64)
     for y in range(10):
@@ -100,7 +101,7 @@ def _tables() -> dict[str, np.ndarray]:
                 target = 1 + (ny - 1) * 10 + nx if not top and 1 <= ny <= 3 else NO_BRICK
                 for strike in (False, True):
                     k = ball_key(x, y, d, strike)
-                    cell[k] = target
+                    cell[k] = target - 1
                     frame[k] = (y * 10 + x) * 4 + BALL
                     frame[KEYS + k] = (y * 10 + x) * 4 + TRAIL
                     for pos in range(10):
@@ -148,8 +149,8 @@ class BatchedBreakout:
         """Package action indices (N,) -> (reward float32 (N,), terminated bool (N,))."""
         key, _, paddle, bricks = self.state.unbind(1)
         paddle = self._paddle.index_select(0, action * 80 + paddle)
-        brick = (bricks >> self._cell.index_select(0, key)) & 1
-        out = self._step.index_select(0, key + paddle + (brick << 1) + (bricks == 0))
+        brick2 = (bricks >> self._cell.index_select(0, key)) & 2
+        out = self._step.index_select(0, key + paddle + brick2 + (bricks == 0))
         self.state = torch.stack([out[:, 0], key, paddle, bricks + out[:, 3]], 1)
         return out[:, 1].float(), out[:, 2].bool()
 
