@@ -317,6 +317,8 @@ def test_ppo_learns_breakout_and_the_batched_env_agrees_on_its_returns(tmp_path)
                                  runs_root=str(tmp_path), name="b", episodes=200,
                                  splits=("test",), progress=False))
     summary = json.loads((run.path / "summary.json").read_text())
+    print(f"PPO 300k on minatar:breakout: test mean return {summary['splits']['test']['mean_return']:.2f}"
+          f" over 200 episodes")
     assert summary["splits"]["test"]["mean_return"] > 2.5
     agent, spec = T.build_agent(run.read_config(), "cpu")
     agent.load_state(run.load_checkpoint("cpu"))

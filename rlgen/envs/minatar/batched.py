@@ -153,7 +153,9 @@ class MinAtarVecEnv(gym.vector.VectorEnv):
         self.action_space = gym.spaces.MultiDiscrete(np.full(n, len(engine.action_set)))
 
     def _out(self, x: torch.Tensor) -> Any:
-        return x if self.as_tensors else x.cpu().numpy()
+        if self.as_tensors:
+            return x
+        return x.numpy() if x.device.type == "cpu" else x.cpu().numpy()
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         if seed is not None:
@@ -165,6 +167,8 @@ class MinAtarVecEnv(gym.vector.VectorEnv):
         return self._out(obs), {"level": self._out(self.engine.level)}
 
     def step(self, actions):
+        if isinstance(actions, np.ndarray):
+            actions = torch.from_numpy(actions)
         actions = torch.as_tensor(actions, device=self.engine.device)
         obs, reward, terminated, truncated, level = self.engine.step(actions)
         return (self._out(obs), self._out(reward), self._out(terminated), self._out(truncated),
