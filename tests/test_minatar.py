@@ -88,19 +88,22 @@ def thin_wave(env, game, i: int, rng: np.random.Generator) -> None:
     game.scalars[i, batched_space_invaders.COUNT] = int(alien.sum())
 
 
-def run_both(game: str, n: int, steps: int, sticky: float, seed: int = 0, inject: bool = False):
+def run_both(game: str, n: int, steps: int, sticky: float, seed: int = 0, inject: bool = False,
+             action_set: list[int] | None = None):
     """Step n package envs and the batched game on the same actions and draws, asserting equal
     observations, rewards and terminations at every step. Envs play uniformly at random, or
-    the scripted player with 2% or 20% random actions. Returns (episodes, total reward,
+    the scripted player with 2% or 20% random actions; with `action_set` (a minimal set), all play
+    uniformly at random over it. Returns (episodes, total reward,
     best episode return, highest speed ramp reached)."""
     module, cls = GAMES[game]
     seeds = list(range(seed, seed + n))
     envs = package_envs(game, seeds, sticky)
     draws = PackageDraws([np.random.RandomState(s) for s in seeds], module)
-    engine = BatchedMinAtar(cls(n), draws, list(range(6)), sticky_action_prob=sticky)
+    engine = BatchedMinAtar(cls(n), draws, action_set or list(range(6)), sticky_action_prob=sticky)
     obs = engine.reset().numpy()
     rng = np.random.default_rng(seed + 1)
-    eps = np.array([1.0, 0.2, 0.02])[np.arange(n) % 3]
+    eps = np.array([1.0, 0.2, 0.02])[np.arange(n) % 3] if action_set is None else np.ones(n)
+    choices = len(action_set or range(6))
     if inject:
         for i in range(n):
             thin_wave(envs[i], engine.game, i, rng)
@@ -109,11 +112,11 @@ def run_both(game: str, n: int, steps: int, sticky: float, seed: int = 0, inject
     for t in range(steps):
         expected = np.stack([e.state() for e in envs]).astype(np.uint8)
         np.testing.assert_array_equal(obs, expected, err_msg=f"{game} obs differ at step {t}")
-        actions = np.array([rng.integers(6) if rng.random() < eps[i] else scripted_action(game, obs[i])
+        actions = np.array([rng.integers(choices) if rng.random() < eps[i] else scripted_action(game, obs[i])
                             for i in range(n)])
         obs_t, rew, term, trunc, _ = engine.step(torch.as_tensor(actions))
         for i, env in enumerate(envs):
-            r, done = env.act(int(actions[i]))
+            r, done = env.act(int(action_set[actions[i]] if action_set else actions[i]))
             assert float(rew[i]) == r, f"{game} env {i} reward differs at step {t}"
             assert bool(term[i]) == bool(done), f"{game} env {i} termination differs at step {t}"
             total += r
@@ -138,6 +141,16 @@ def test_batched_matches_package(game, sticky):
     assert episodes >= 50 and total > 0
     if game == "breakout" and sticky == 0.0:
         assert best > 30
+
+
+@pytest.mark.parametrize("game", list(GAMES))
+def test_batched_minimal_action_set_matches_package(game):
+    minimal = list(_package().Environment(game).minimal_action_set())
+    episodes, total, _, _ = run_both(game, n=8, steps=600, sticky=0.1, seed=3, action_set=minimal)
+    assert episodes >= 20 and total > 0
+    spec = make_env_spec(f"minatar:{game}", minimal_action_set=True)
+    assert spec.num_actions == len(minimal)
+    assert spec.make_vec_env("train", 2).single_action_space.n == len(minimal)
 
 
 def test_space_invaders_waves_and_ramp_match_package():

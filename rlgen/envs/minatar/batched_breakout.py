@@ -131,7 +131,8 @@ class BatchedBreakout:
 
     channels = 4
 
-    def __init__(self, num_envs: int, device: torch.device | str = "cpu"):
+    def __init__(self, num_envs: int, device: torch.device | str = "cpu", ramping: bool = True):
+        # `ramping` is accepted for a uniform constructor: Breakout's difficulty does not ramp.
         self.num_envs, self.device = num_envs, torch.device(device)
         t = {k: torch.as_tensor(v, device=self.device) for k, v in _tables().items()}
         self._cell, self._step, self._paddle, self._frame, self._rows = (

@@ -5,14 +5,16 @@ return normalization."""
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
-import torch
 
 from rlgen.envs.base import EnvFamily, EnvSpec
 from rlgen.envs.splits import Split, Splits
+
+if TYPE_CHECKING:
+    import torch
 
 VECTOR_MODES = ("batched", "sync")
 #: game -> module:class of its batched implementation (the module also has `start_draw`)
@@ -79,6 +81,8 @@ class MinAtarFamily(EnvFamily):
         `as_tensors`). Each level's start state is the package's for that seed."""
         import importlib
 
+        import torch
+
         from rlgen.envs.minatar.batched import BatchedMinAtar, LevelDraws, MinAtarVecEnv
         from rlgen.envs.minatar.env import action_set
 
@@ -88,8 +92,7 @@ class MinAtarFamily(EnvFamily):
         module_name, _, cls_name = BATCHED[spec.task].partition(":")
         module = importlib.import_module(module_name)
         kw = self._env_kwargs(spec.options)
-        game_kwargs = {"ramping": kw["difficulty_ramping"]} if spec.task == "space_invaders" else {}
-        game = getattr(module, cls_name)(num_envs, device, **game_kwargs)
+        game = getattr(module, cls_name)(num_envs, device, ramping=kw["difficulty_ramping"])
         levels = [int(x) for x in levels]
         starts = [module.start_draw(np.random.RandomState(level)) for level in levels]
         draws = LevelDraws(levels, starts, num_envs, seed, torch.device(device))
