@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# the CPU wheel; an unpinned torch pulls a multi-GB CUDA build
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[dev,minihack,maze,webshop]"
+	$(BIN)/pip install -q -e ".[dev,minihack,maze,webshop,minatar]"
 	touch $(STAMP)
 
 install: $(STAMP)

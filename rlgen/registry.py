@@ -16,6 +16,7 @@ ENV_FAMILIES: dict[str, Any] = {
     "minihack": "rlgen.envs.minihack:MiniHackFamily",
     "toy": "rlgen.envs.toy:ToyFamily",
     "maze": "rlgen.envs.maze:MazeFamily",
+    "minatar": "rlgen.envs.minatar:MinAtarFamily",
     "webshop": "rlgen.envs.webshop.family:WebShopFamily",
 }
 

@@ -1,0 +1,175 @@
+"""N MinAtar games stepped as torch arrays: sticky actions, auto-reset, levels, Gymnasium's
+vector API.
+
+A batched game (`batched_breakout`, `batched_space_invaders`) only holds the game state; this
+module adds what `minatar.Environment` and the vector env add around it. Random numbers come
+from a draw source, so tests can feed the batched envs exactly the draws the package's
+per-env RandomStates make (tests/test_minatar.py); the default source is a seeded torch
+generator plus the levels' start draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode
+
+
+class BatchedGame(Protocol):
+    """The game state of N envs (see batched_breakout.py for the shape of one)."""
+
+    channels: int
+
+    def reset(self, mask: torch.Tensor, start: torch.Tensor) -> None: ...
+
+    def step(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def obs(self) -> torch.Tensor: ...
+
+
+class Draws(Protocol):
+    """Random numbers for N envs, in the order the package draws them."""
+
+    def sticky(self) -> torch.Tensor:
+        """(N,) uniforms in [0, 1): one per env per step, as `Environment.act` draws."""
+
+    def new_episodes(self, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Levels and start draws (both (N,) int64) of the episodes starting where `mask`."""
+
+
+class LevelDraws:
+    """Each new episode gets a level drawn uniformly from `levels`; its start state is the one
+    the package makes for that level (the game's reset draw from `RandomState(level)`, tabled
+    once here). Sticky draws come from a torch generator seeded by `seed`. Both are drawn
+    `block` steps at a time (one kernel instead of one per step)."""
+
+    def __init__(self, levels: Sequence[int], starts: Sequence[int], num_envs: int, seed: int,
+                 device: torch.device, block: int = 64):
+        table = np.stack([np.asarray(levels, dtype=np.int64), np.asarray(starts, dtype=np.int64)], 1)
+        self.table = torch.as_tensor(table, device=device)
+        self.num_envs, self.device, self.block = num_envs, device, block
+        self.generator = torch.Generator(device=device)
+        self.reseed(seed)
+
+    def reseed(self, seed: int) -> None:
+        self.generator.manual_seed(int(seed))
+        self._uniforms, self._picks = self._draw_uniforms(), self._draw_picks()
+        self._u = self._p = 0
+
+    def _draw_uniforms(self) -> torch.Tensor:
+        return torch.rand(self.block, self.num_envs, generator=self.generator, device=self.device)
+
+    def _draw_picks(self) -> torch.Tensor:
+        return torch.randint(len(self.table), (self.block, self.num_envs), generator=self.generator,
+                             device=self.device)
+
+    def sticky(self) -> torch.Tensor:
+        if self._u == self.block:
+            self._uniforms, self._u = self._draw_uniforms(), 0
+        self._u += 1
+        return self._uniforms[self._u - 1]
+
+    def new_episodes(self, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # Drawn for every env and used where `mask`, so no device sync is needed.
+        if self._p == self.block:
+            self._picks, self._p = self._draw_picks(), 0
+        self._p += 1
+        chosen = self.table.index_select(0, self._picks[self._p - 1])
+        return chosen[:, 0], chosen[:, 1]
+
+
+class BatchedMinAtar:
+    """N envs of one game: `step(actions)` applies sticky actions, steps the game, and resets
+    finished envs in the same step (their returned observation is the new episode's first).
+
+    `actions` index `action_set` (the package's action indices). The previously executed action
+    carries over across auto-resets, as in the package; `reset()` sets it to 0 (a fresh env)."""
+
+    def __init__(self, game: BatchedGame, draws: Draws, action_set: Sequence[int],
+                 sticky_action_prob: float = 0.1, max_episode_steps: int = 0):
+        self.game, self.draws = game, draws
+        self.device = game.device
+        self.num_envs = game.num_envs
+        self.action_set = torch.as_tensor(list(action_set), dtype=torch.long, device=self.device)
+        self._identity = list(action_set) == list(range(len(action_set)))
+        self.sticky_action_prob = float(sticky_action_prob)
+        self.max_episode_steps = int(max_episode_steps)
+        n = self.num_envs
+        self.last_action = torch.zeros(n, dtype=torch.long, device=self.device)
+        self.level = torch.zeros(n, dtype=torch.long, device=self.device)
+        self.t = torch.zeros(n, dtype=torch.long, device=self.device)
+
+    def reset(self) -> torch.Tensor:
+        everyone = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
+        self.last_action.zero_()
+        self._new_episodes(everyone)
+        return self.game.obs()
+
+    def _new_episodes(self, mask: torch.Tensor) -> None:
+        level, start = self.draws.new_episodes(mask)
+        self.level = torch.where(mask, level, self.level)
+        if self.max_episode_steps:
+            self.t = torch.where(mask, 0, self.t)
+        self.game.reset(mask, start)
+
+    def step(self, actions: torch.Tensor):
+        """-> (obs, reward, terminated, truncated, level of the episode that ran this step)."""
+        a = actions.to(self.device, torch.long)
+        if not self._identity:
+            a = self.action_set.index_select(0, a)
+        a = torch.where(self.draws.sticky() < self.sticky_action_prob, self.last_action, a)
+        self.last_action = a
+        reward, terminated = self.game.step(a)
+        if self.max_episode_steps:
+            self.t += 1
+            truncated = (self.t >= self.max_episode_steps) & ~terminated
+            done = terminated | truncated
+        else:
+            truncated, done = torch.zeros_like(terminated), terminated
+        level = self.level
+        self._new_episodes(done)
+        return self.game.obs(), reward, terminated, truncated, level
+
+
+class MinAtarVecEnv(gym.vector.VectorEnv):
+    """`BatchedMinAtar` behind Gymnasium's vector API (same-step autoreset). Returns numpy
+    arrays like the other families' vector envs, or torch tensors on `device` with
+    `as_tensors=True`. `infos["level"]` is the level each env ran (for a finished episode, the
+    level it finished), as in Procgen's vector env."""
+
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(self, engine: BatchedMinAtar, seed: int = 0, as_tensors: bool = False):
+        self.engine, self.as_tensors, self._seed = engine, as_tensors, seed
+        n, c = engine.num_envs, engine.game.channels
+        self.num_envs = n
+        self.single_observation_space = gym.spaces.Box(0, 1, (10, 10, c), np.uint8)
+        self.single_action_space = gym.spaces.Discrete(len(engine.action_set))
+        self.observation_space = gym.spaces.Box(0, 1, (n, 10, 10, c), np.uint8)
+        self.action_space = gym.spaces.MultiDiscrete(np.full(n, len(engine.action_set)))
+
+    def _out(self, x: torch.Tensor) -> Any:
+        if self.as_tensors:
+            return x
+        return x.numpy() if x.device.type == "cpu" else x.cpu().numpy()
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is not None:
+            self._seed = seed
+        draws = self.engine.draws
+        if isinstance(draws, LevelDraws):
+            draws.reseed(self._seed)
+        obs = self.engine.reset()
+        return self._out(obs), {"level": self._out(self.engine.level)}
+
+    def step(self, actions):
+        if isinstance(actions, np.ndarray):
+            actions = torch.from_numpy(actions)
+        actions = torch.as_tensor(actions, device=self.engine.device)
+        obs, reward, terminated, truncated, level = self.engine.step(actions)
+        return (self._out(obs), self._out(reward), self._out(terminated), self._out(truncated),
+                {"level": self._out(level)})
