@@ -17,6 +17,7 @@ from rlgen.envs.minatar.batched import BatchedMinAtar  # noqa: E402
 from rlgen.envs.minatar.env import GAMES as ALL_GAMES  # noqa: E402
 from rlgen.envs.minatar.env import _package  # noqa: E402
 from rlgen.eval.evaluate import run_episodes  # noqa: E402
+from rlgen.policy import Policy  # noqa: E402
 from rlgen.registry import UnknownNameError, make_env_spec  # noqa: E402
 
 GAMES = {
@@ -276,11 +277,11 @@ def _random_returns_batched(spec, episodes: int, seed: int) -> np.ndarray:
     return np.array(done[:episodes])
 
 
-class _Uniform:
+class _Uniform(Policy):
     def __init__(self, seed: int):
         self.rng = np.random.default_rng(seed)
 
-    def act(self, obs):
+    def act(self, obs, infos=None):
         return self.rng.integers(6, size=len(obs))
 
 

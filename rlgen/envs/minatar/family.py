@@ -38,6 +38,7 @@ def seed_lists(splits: dict[str, Any]) -> dict[str, tuple[int, ...]]:
 
 class MinAtarFamily(EnvFamily):
     name = "minatar"
+    capabilities = frozenset({"discrete_actions", "encoder"})
 
     @property
     def default_options(self) -> dict[str, Any]:  # type: ignore[override]
