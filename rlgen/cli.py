@@ -187,6 +187,27 @@ def cmd_levels(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calm_serve(args: argparse.Namespace) -> int:
+    from rlgen.calm.serve import serve
+
+    serve(args.model, args.port, parallel=args.parallel, n_ctx=args.ctx, threads=args.threads,
+          ready=lambda line: print(line, flush=True))
+    return 0
+
+
+def _add_calm_parsers(sub) -> None:
+    calm = sub.add_parser("calm", help="CALM: an LLM judges subgoal completion (docs/calm.md)")
+    calm_sub = calm.add_subparsers(dest="calm_command", required=True, parser_class=_Parser)
+    sv = calm_sub.add_parser("serve", help="serve a GGUF judge model over OpenAI-compatible HTTP "
+                             "on 127.0.0.1 (use it with --judge openai:http://127.0.0.1:PORT/v1)")
+    sv.add_argument("--model", help="GGUF file (default: the bundled SmolLM2-135M-Instruct)")
+    sv.add_argument("--port", type=int, required=True)
+    sv.add_argument("--parallel", type=int, default=1, help="concurrent request slots")
+    sv.add_argument("--ctx", type=int, default=4096, help="context tokens per slot")
+    sv.add_argument("--threads", type=int, help="CPU threads (default: cores, at most 8)")
+    sv.set_defaults(fn=cmd_calm_serve)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="rlgen", description="Train on some levels, test on held-out ones.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -269,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--num-levels", type=int)
     chk.add_argument("--env-opt", action="append", metavar="KEY=VALUE")
     chk.set_defaults(fn=cmd_levels)
+    _add_calm_parsers(sub)
     return p
 
 

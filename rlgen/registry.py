@@ -31,6 +31,14 @@ AGENTS: dict[str, str] = {
     "gciql": "rlgen.agents.gciql:GCIQL",
 }
 
+#: CALM judges (rlgen.calm): whether an action achieved a subgoal.
+JUDGES: dict[str, str] = {
+    "oracle": "rlgen.calm.judges.oracle:OracleJudge",
+    "replay": "rlgen.calm.judges.replay:ReplayJudge",
+    "openai": "rlgen.calm.judges.openai:OpenAIJudge",
+    "llamacpp": "rlgen.calm.judges.llamacpp:LlamaCppJudge",
+}
+
 
 class UnknownNameError(ValueError):
     """A name that is not registered; the message lists the close matches."""
