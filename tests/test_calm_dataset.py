@@ -36,6 +36,8 @@ def test_balanced_dataset_holds_labelled_rendered_transitions(dataset):
                             "door" if r["labels"]["open the door"] else "none")
         assert 0 <= r["level"] < 200  # train seeds
         assert r["render"]["tty"].startswith("Time: 0") and "Current observation" in r["render"]["crop"]
+    episodes = [r["episode"] for r in ds.records]
+    assert episodes != sorted(episodes)  # shuffled, so a first k is balanced too
     with pytest.raises(FileExistsError):
         build("minihack:KeyRoom-S5", "train", 9, dataset, progress=False)
 
@@ -106,6 +108,9 @@ def test_metrics_and_subgoal_names():
     pred = np.array([True, True, False, False])
     truth = np.array([True, False, True, False])
     assert metrics(pred, truth).tolist() == [0.5, 0.5, 0.5, 0.5]
+    # No positive to find and none predicted: accuracy 1, the rest undefined (not 0, not 1).
+    none = metrics(np.zeros(3, bool), np.zeros(3, bool))
+    assert none[0] == 1.0 and np.isnan(none[1:]).all()
     assert match_subgoal("Unlock the locked door") == "open the door"
     assert match_subgoal("pick up the key") == "pick up the key"
     assert match_subgoal("Obtain the Master Key") == "pick up the key"
@@ -129,3 +134,16 @@ def test_inapplicable_judge_option_is_refused(dataset, tmp_path, capsys):
     code = main(["calm", "annotate", str(dataset), "--judge", "oracle", "--out",
                  str(tmp_path / "A"), "--threads", "2", "--quiet"])
     assert code == 2 and "--threads does not apply to the oracle judge" in capsys.readouterr().err
+
+
+def test_cli_annotation_keeps_its_answers_in_the_out_folder(dataset, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RLGEN_CACHE", str(tmp_path / "global"))
+    ep = Endpoint()
+    try:
+        code = main(["calm", "annotate", str(dataset), "--judge", f"openai:{ep.url}", "--out",
+                     str(tmp_path / "A"), "--limit", "3", "--bootstrap", "0", "--quiet"])
+    finally:
+        ep.close()
+    assert code == 0 and "any subgoal" in capsys.readouterr().out
+    assert len((tmp_path / "A" / "answers.jsonl").read_text().splitlines()) == 3
+    assert not (tmp_path / "global" / "calm").exists()

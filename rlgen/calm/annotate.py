@@ -50,8 +50,10 @@ def annotate(dataset: str | Path, judge: str, out: str | Path, *, limit: int | N
     config = config or PromptConfig()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    options.setdefault("cache", out / "answers.jsonl")
-    options.setdefault("subgoals", config.named_subgoals)
+    if options.get("cache") is None:  # unset or passed as None by the command line
+        options["cache"] = out / "answers.jsonl"
+    if options.get("subgoals") is None:
+        options["subgoals"] = config.named_subgoals
     n = len(ds) if limit is None else min(int(limit), len(ds))
     if n < 1:
         raise ValueError("nothing to annotate (--limit must be at least 1)")

@@ -8,7 +8,8 @@ A dataset is a folder:
 - `obs.npz`: the observation keys a judge or a re-rendering needs (before and after).
 Balanced (default): n // 3 transitions per bin, the remainder going to the first bins (CALM's
 split of 50 is 17 / 17 / 16); non-rewarding ones are drawn uniformly from every non-rewarding
-step played. Unbalanced: the first n steps of the episode stream, at the natural rate.
+step played; the result is shuffled, so any first k are balanced too. Unbalanced: the first n
+steps of the episode stream, in order, at the natural rate.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def play(spec, levels, noise: float, seed: int) -> Iterator[list[Step]]:
 
 def select(episodes: Iterator[list[Step]], n: int, balanced: bool, seed: int,
            max_episodes: int, progress=None) -> tuple[list[Step], int]:
-    """(chosen steps in stream order, episodes played)."""
+    """(chosen steps, episodes played)."""
     played, pool = 0, []
     want = quotas(n) if balanced else None
     have = dict.fromkeys(BINS, 0)
@@ -110,7 +111,9 @@ def select(episodes: Iterator[list[Step]], n: int, balanced: bool, seed: int,
     rng = np.random.default_rng(seed)
     none = [i for i, s in enumerate(pool) if s.bin == "none"]
     keep = set(rng.choice(none, size=min(want["none"], len(none)), replace=False).tolist())
-    return [s for i, s in enumerate(pool) if s.bin != "none" or i in keep], played
+    chosen = [s for i, s in enumerate(pool) if s.bin != "none" or i in keep]
+    # Shuffled, so that the first k (annotate --limit k) are balanced too.
+    return [chosen[i] for i in rng.permutation(len(chosen))], played
 
 
 def build(env: str, split: str, n: int, out: str | Path, *, balanced: bool = True, seed: int = 0,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -38,29 +39,40 @@ def match_subgoal(name: str) -> str | None:
 
 
 def metrics(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """[..., 4] accuracy, precision, recall, F1 of boolean arrays over their last axis."""
+    """[..., 4] accuracy, precision, recall, F1 of boolean arrays over their last axis.
+
+    Precision with no predicted positive, recall with no true positive and F1 then are NaN
+    (undefined), not 0: a task without keys says nothing about finding keys."""
     tp = (pred & truth).sum(-1)
     fp = (pred & ~truth).sum(-1)
     fn = (~pred & truth).sum(-1)
     n = pred.shape[-1]
-    acc = (n - fp - fn) / max(n, 1)
-    prec = tp / np.maximum(tp + fp, 1)
-    rec = tp / np.maximum(tp + fn, 1)
-    f1 = 2 * prec * rec / np.maximum(prec + rec, 1e-9)
-    return np.stack([acc, prec, rec, f1], -1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        acc = (n - fp - fn) / n if n else np.full(np.shape(tp), np.nan)
+        prec = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), np.nan)
+        rec = np.where(tp + fn > 0, tp / np.maximum(tp + fn, 1), np.nan)
+        f1 = np.where(prec + rec > 0, 2 * prec * rec / np.where(prec + rec > 0, prec + rec, 1),
+                      np.where(np.isnan(prec + rec), np.nan, 0.0))
+    return np.stack(np.broadcast_arrays(acc, prec, rec, f1), -1).astype(float)
+
+
+def _num(x: float) -> float | None:
+    return None if np.isnan(x) else float(x)
 
 
 def with_ci(pred: np.ndarray, truth: np.ndarray, bootstrap: int, rng) -> dict[str, Any]:
+    """Point values and 95% percentile-bootstrap intervals (None where undefined)."""
     point = metrics(pred, truth)
     out: dict[str, Any] = {"n": int(len(pred)), "positives": int(truth.sum())}
+    lo = hi = point
     if len(pred) and bootstrap:
         idx = rng.integers(0, len(pred), size=(bootstrap, len(pred)))
         boot = metrics(pred[idx], truth[idx])
-        lo, hi = np.percentile(boot, [2.5, 97.5], axis=0)
-    else:
-        lo = hi = point
+        with warnings.catch_warnings():  # all-NaN columns stay NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lo, hi = np.nanpercentile(boot, [2.5, 97.5], axis=0)
     for k, m in enumerate(METRICS):
-        out[m] = [float(point[k]), float(lo[k]), float(hi[k])]
+        out[m] = [_num(point[k]), _num(lo[k]), _num(hi[k])]
     return out
 
 
@@ -106,15 +118,22 @@ def score(path: str | Path, bootstrap: int = 1000, seed: int = 0) -> dict[str, A
     }
 
 
+def _cell(v: list[float | None]) -> str:
+    if v[0] is None:
+        return f"{'n/a':>20}"
+    return f"{v[0]:.3f} [{v[1]:.3f},{v[2]:.3f}]"
+
+
 def format_score(s: dict[str, Any]) -> str:
     lines = [f"{s['annotation']}: judge {s['judge']} ({s['model']}) on {s['env']} {s['split']}, "
              f"{s['transitions']} transitions, truth: {s['truth']}",
              f"{'view':34} {'n':>4} {'pos':>4}  " + "  ".join(f"{m:>20}" for m in METRICS)]
     for name, v in s["views"].items():
-        cells = "  ".join(f"{v[m][0]:.3f} [{v[m][1]:.3f},{v[m][2]:.3f}]" for m in METRICS)
+        cells = "  ".join(_cell(v[m]) for m in METRICS)
         lines.append(f"{name:34} {v['n']:>4} {v['positives']:>4}  {cells}")
     lines.append(f"unparseable: {s['unparseable']}/{s['transitions']} "
-                 f"({100 * s['unparseable_rate']:.1f}%, scored as 'nothing achieved' above)")
+                 f"({100 * s['unparseable_rate']:.1f}%, scored as 'nothing achieved' above; "
+                 "n/a: undefined, no positive to find or none predicted)")
     lines.append(f"per transition: {s['prompt_tokens']:.0f} prompt tokens, "
                  f"{s['completion_tokens']:.1f} completion tokens, {s['latency_s']:.3f} s "
                  f"(95% bootstrap CIs over {s['bootstrap']} resamples; model-named subgoals "
