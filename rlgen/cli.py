@@ -224,10 +224,16 @@ def cmd_calm_annotate(args: argparse.Namespace) -> int:
     from rlgen.calm.score import format_score, score
 
     schema = {"on": True, "off": False}.get(args.schema)
-    out = annotate(args.dataset, args.judge, args.out, limit=args.limit, config=_prompt_config(args),
-                   batch=args.batch, progress=not args.quiet, cache=args.cache, model=args.model,
-                   max_tokens=args.max_tokens, schema=schema, concurrency=args.concurrency,
-                   threads=args.threads)
+    try:
+        out = annotate(args.dataset, args.judge, args.out, limit=args.limit,
+                       config=_prompt_config(args), batch=args.batch, progress=not args.quiet,
+                       cache=args.cache, model=args.model, max_tokens=args.max_tokens,
+                       schema=schema, concurrency=args.concurrency, threads=args.threads)
+    except KeyboardInterrupt:
+        print(f"\nrlgen: interrupted; the answers so far are in "
+              f"{args.cache or Path(args.out) / 'answers.jsonl'}: rerun the command to resume",
+              file=sys.stderr)
+        return 130
     print(f"annotations: {out}")
     print(format_score(score(out, bootstrap=args.bootstrap)))
     return 0

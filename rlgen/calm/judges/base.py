@@ -75,7 +75,8 @@ class Judge:
         self.close()
 
 
-def _from_record(rec: dict[str, Any]) -> Judgement:
+def from_record(rec: dict[str, Any]) -> Judgement:
+    """A cached answer as a judgement (parsed again, so a parser fix applies to old answers)."""
     return Judgement(parse_answer(rec["answer"]), rec["answer"], rec.get("prompt_tokens", 0),
                      rec.get("completion_tokens", 0), rec.get("latency_s", 0.0), cached=True)
 
@@ -125,7 +126,7 @@ class LLMJudge(Judge):
         for p in prompts:
             rec = self.cache.get(cache_key(self.model, p, self.decoding)) if self.cache else None
             if rec is not None:
-                done[p] = _from_record(rec)
+                done[p] = from_record(rec)
         todo = list(dict.fromkeys(p for p in prompts if p not in done))  # each prompt once
         if self.concurrency == 1 or len(todo) < 2:
             done.update((p, self._answer(p)) for p in todo)

@@ -19,8 +19,8 @@ from rlgen.calm.judges.base import (
     JudgeError,
     Judgement,
     JudgeRequest,
-    _from_record,
     as_requests,
+    from_record,
 )
 
 
@@ -59,4 +59,4 @@ class ReplayJudge(Judge):
             raise JudgeError(f"{missing} of {len(reqs)} prompts have no recorded answer from "
                              f"{self.model} in {self.cache.path}; annotate them with a live "
                              "judge first")
-        return [_from_record(r) for r in recs]
+        return [from_record(r) for r in recs]
