@@ -15,8 +15,12 @@ class LlamaCppJudge(LLMJudge):
     name = "llamacpp"
 
     def __init__(self, model_path: str | os.PathLike | None = None, *, n_ctx: int = 4096,
-                 threads: int | None = None, concurrency: int = 1, **options: Any):
+                 threads: int | None = None, concurrency: int = 1, prompt_cache: bool = True,
+                 **options: Any):
+        """`prompt_cache=False` makes every call evaluate its whole prompt (the benchmark's
+        baseline); by default a slot reuses the KV cache of the prompt prefix it last saw."""
         self.path = resolve_model(model_path)
+        self.prompt_cache = bool(prompt_cache)
         super().__init__(model_name(self.path), concurrency=concurrency, **options)
         # One slot per concurrent call, each with the whole context.
         self.server = start_server(self.path, n_ctx=n_ctx * concurrency, n_parallel=concurrency,
@@ -29,7 +33,8 @@ class LlamaCppJudge(LLMJudge):
     def complete(self, prompt: str) -> Completion:
         body: dict[str, Any] = {"messages": self.messages(prompt),
                                 "max_tokens": self.decoding["max_tokens"],
-                                "temperature": self.decoding["temperature"]}
+                                "temperature": self.decoding["temperature"],
+                                "cache_prompt": self.prompt_cache}
         if self.schema is not None:
             body["response_format"] = {"type": "json_schema",
                                        "json_schema": {"name": "verdict", "schema": self.schema}}
