@@ -111,6 +111,8 @@ def test_metrics_and_subgoal_names():
     # No positive to find and none predicted: accuracy 1, the rest undefined (not 0, not 1).
     none = metrics(np.zeros(3, bool), np.zeros(3, bool))
     assert none[0] == 1.0 and np.isnan(none[1:]).all()
+    silent = metrics(np.zeros(3, bool), np.array([True, False, False]))  # never says yes
+    assert np.isnan(silent[1]) and silent[2] == 0.0 and silent[3] == 0.0
     assert match_subgoal("Unlock the locked door") == "open the door"
     assert match_subgoal("pick up the key") == "pick up the key"
     assert match_subgoal("Obtain the Master Key") == "pick up the key"

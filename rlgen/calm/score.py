@@ -41,8 +41,9 @@ def match_subgoal(name: str) -> str | None:
 def metrics(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """[..., 4] accuracy, precision, recall, F1 of boolean arrays over their last axis.
 
-    Precision with no predicted positive, recall with no true positive and F1 then are NaN
-    (undefined), not 0: a task without keys says nothing about finding keys."""
+    Precision with no predicted positive and recall with no true positive are NaN (undefined),
+    not 0; F1 is NaN only when there was nothing to find and nothing was flagged: a task
+    without keys says nothing about finding keys."""
     tp = (pred & truth).sum(-1)
     fp = (pred & ~truth).sum(-1)
     fn = (~pred & truth).sum(-1)
@@ -51,8 +52,9 @@ def metrics(pred: np.ndarray, truth: np.ndarray) -> np.ndarray:
         acc = (n - fp - fn) / n if n else np.full(np.shape(tp), np.nan)
         prec = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), np.nan)
         rec = np.where(tp + fn > 0, tp / np.maximum(tp + fn, 1), np.nan)
-        f1 = np.where(prec + rec > 0, 2 * prec * rec / np.where(prec + rec > 0, prec + rec, 1),
-                      np.where(np.isnan(prec + rec), np.nan, 0.0))
+        # 2TP / (2TP + FP + FN): equal to 2PR / (P + R) where both are defined, and 0 for a
+        # judge that never says yes when there was something to find.
+        f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), np.nan)
     return np.stack(np.broadcast_arrays(acc, prec, rec, f1), -1).astype(float)
 
 
