@@ -61,6 +61,7 @@ class Judge:
     """Base of every judge. `judge(requests)` answers a batch, in order."""
 
     name = "judge"
+    reads_prompt = True  # False: the judge reads the transition only (no need to render one)
 
     def judge(self, requests: Sequence[JudgeRequest | str]) -> list[Judgement]:
         raise NotImplementedError

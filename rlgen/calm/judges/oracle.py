@@ -18,6 +18,7 @@ from rlgen.calm.parse import parse_answer
 class OracleJudge(Judge):
     name = "oracle"
     model = "oracle"
+    reads_prompt = False
 
     @classmethod
     def from_spec(cls, arg: str = "", **options) -> OracleJudge:
