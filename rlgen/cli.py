@@ -274,6 +274,126 @@ def cmd_meta_test(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calm_serve(args: argparse.Namespace) -> int:
+    from rlgen.calm.serve import serve
+
+    serve(args.model, args.port, parallel=args.parallel, n_ctx=args.ctx, threads=args.threads,
+          ready=lambda line: print(line, flush=True))
+    return 0
+
+
+def cmd_calm_dataset(args: argparse.Namespace) -> int:
+    from rlgen.calm.dataset import CalmDataset, build
+    from rlgen.config import parse_count
+
+    path = build(args.env, args.split, parse_count(args.transitions), args.out,
+                 balanced=not args.unbalanced, seed=args.seed, noise=args.noise,
+                 progress=not args.quiet)
+    card = CalmDataset(path).card
+    bins = ", ".join(f"{b} {n}" for b, n in card["bins"].items())
+    print(f"{path}: {card['transitions']} transitions ({bins}) from {card['episodes_played']} "
+          f"oracle episodes on {card['levels']} {card['env']} {card['split']} levels")
+    short = {b: q for b, q in (card["quotas"] or {}).items() if card["bins"][b] < q}
+    if short:
+        print(f"note: fewer than asked in bins {sorted(short)} (the task rarely or never has them)")
+    return 0
+
+
+def _prompt_config(args: argparse.Namespace):
+    from rlgen.calm.prompts import PromptConfig
+
+    fields = ("role", "legend", "task", "subgoals", "instruction", "remark", "view")
+    return PromptConfig(**{f: getattr(args, f) for f in fields if getattr(args, f) is not None})
+
+
+def cmd_calm_annotate(args: argparse.Namespace) -> int:
+    from rlgen.calm.annotate import annotate
+    from rlgen.calm.score import format_score, score
+
+    schema = {"on": True, "off": False}.get(args.schema)
+    try:
+        out = annotate(args.dataset, args.judge, args.out, limit=args.limit,
+                       config=_prompt_config(args), batch=args.batch, progress=not args.quiet,
+                       cache=args.cache, model=args.model, max_tokens=args.max_tokens,
+                       schema=schema, concurrency=args.concurrency, threads=args.threads)
+    except KeyboardInterrupt:
+        print(f"\nrlgen: interrupted; the answers so far are in "
+              f"{args.cache or Path(args.out) / 'answers.jsonl'}: rerun the command to resume",
+              file=sys.stderr)
+        return 130
+    print(f"annotations: {out}")
+    print(format_score(score(out, bootstrap=args.bootstrap)))
+    return 0
+
+
+def cmd_calm_score(args: argparse.Namespace) -> int:
+    import json
+
+    from rlgen.calm.score import format_score, score
+
+    s = score(args.annotation, bootstrap=args.bootstrap, seed=args.seed)
+    print(format_score(s))
+    if args.json:
+        Path(args.json).write_text(json.dumps(s, indent=2) + "\n")
+    return 0
+
+
+def _add_calm_parsers(sub) -> None:
+    calm = sub.add_parser("calm", help="CALM: an LLM judges subgoal completion (docs/calm.md)")
+    calm_sub = calm.add_subparsers(dest="calm_command", required=True, parser_class=_Parser)
+    sv = calm_sub.add_parser("serve", help="serve a GGUF judge model over OpenAI-compatible HTTP "
+                             "on 127.0.0.1 (use it with --judge openai:http://127.0.0.1:PORT/v1)")
+    sv.add_argument("--model", help="GGUF file (default: the bundled SmolLM2-135M-Instruct)")
+    sv.add_argument("--port", type=int, required=True)
+    sv.add_argument("--parallel", type=int, default=1, help="concurrent request slots")
+    sv.add_argument("--ctx", type=int, default=4096, help="context tokens per slot")
+    sv.add_argument("--threads", type=int, help="CPU threads (default: cores, at most 8)")
+    sv.set_defaults(fn=cmd_calm_serve)
+
+    ds = calm_sub.add_parser("dataset", help="transitions from oracle episodes with oracle labels")
+    ds.add_argument("--env", required=True, help="a MiniHack spec, e.g. minihack:KeyRoom-S5")
+    ds.add_argument("--split", default="train")
+    ds.add_argument("--transitions", default="300")
+    ds.add_argument("--out", required=True, help="new dataset folder")
+    ds.add_argument("--unbalanced", action="store_true",
+                    help="the natural rate instead of equal key / door / other bins")
+    ds.add_argument("--noise", type=float, default=0.1, help="oracle's random-action rate")
+    ds.add_argument("--seed", type=int, default=0)
+    ds.add_argument("--quiet", action="store_true")
+    ds.set_defaults(fn=cmd_calm_dataset)
+
+    an = calm_sub.add_parser("annotate", help="ask a judge about every transition of a dataset")
+    an.add_argument("dataset")
+    an.add_argument("--judge", required=True,
+                    help="oracle, llamacpp[:GGUF], openai[:URL] or replay:ANSWERS.jsonl")
+    an.add_argument("--out", required=True, help="annotation folder (reused to resume)")
+    an.add_argument("--limit", type=int, help="annotate only the first N transitions")
+    an.add_argument("--cache", help="answer cache (default OUT/answers.jsonl)")
+    an.add_argument("--model", help="openai: model name (default: the server's first)")
+    an.add_argument("--max-tokens", type=int)
+    an.add_argument("--schema", choices=["on", "off"],
+                    help="JSON-schema constrained answers (default: on for llamacpp, off for openai)")
+    an.add_argument("--concurrency", type=int, help="concurrent requests (llamacpp: slots)")
+    an.add_argument("--threads", type=int, help="llamacpp: CPU threads")
+    an.add_argument("--batch", type=int, default=8, help="transitions per judge call")
+    an.add_argument("--bootstrap", type=int, default=1000)
+    from rlgen.calm.prompts import VARIANTS
+
+    for name, table in VARIANTS.items():
+        if name != "output":
+            an.add_argument(f"--{name}", choices=list(table), help=f"prompt {name} block")
+    an.add_argument("--view", choices=["tty", "crop"], help="rendering (default tty)")
+    an.add_argument("--quiet", action="store_true")
+    an.set_defaults(fn=cmd_calm_annotate)
+
+    sc = calm_sub.add_parser("score", help="accuracy / precision / recall / F1 of an annotation")
+    sc.add_argument("annotation")
+    sc.add_argument("--bootstrap", type=int, default=1000)
+    sc.add_argument("--seed", type=int, default=0)
+    sc.add_argument("--json", help="also write the scores to this file")
+    sc.set_defaults(fn=cmd_calm_score)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="rlgen", description="Train on some levels, test on held-out ones.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -405,6 +525,7 @@ def build_parser() -> argparse.ArgumentParser:
     mte.add_argument("--workers", type=int, default=1)
     mte.add_argument("--quiet", action="store_true")
     mte.set_defaults(fn=cmd_meta_test)
+    _add_calm_parsers(sub)
     return p
 
 

@@ -98,3 +98,13 @@ def make_env_spec(spec: str, **options: Any):
 def make_env(spec: str, **options: Any):
     """A single `gymnasium.Env` for `family:task`."""
     return make_env_spec(spec, **options).make_env()
+
+
+#: CALM judges (rlgen.calm): whether an action achieved a subgoal; `make_judge` in
+#: rlgen.calm.judges builds one from `name[:argument]`.
+JUDGES: dict[str, str] = {
+    "oracle": "rlgen.calm.judges.oracle:OracleJudge",
+    "replay": "rlgen.calm.judges.replay:ReplayJudge",
+    "openai": "rlgen.calm.judges.openai:OpenAIJudge",
+    "llamacpp": "rlgen.calm.judges.llamacpp:LlamaCppJudge",
+}

@@ -1,0 +1,183 @@
+"""CALM judges without a model: the answer cache, resume, replay, the oracle, and the openai
+backend against a small local OpenAI-style HTTP server (real sockets, scripted answers)."""
+
+import json
+import socket
+import time
+
+import pytest
+from calm_helpers import Endpoint, keyroom_transitions
+
+from rlgen.calm.cache import AnswerCache, cache_key
+from rlgen.calm.judges import JudgeError, JudgeRequest, make_judge
+from rlgen.calm.judges.openai import OpenAIJudge, api_base
+from rlgen.calm.labels import oracle_labels
+from rlgen.calm.prompts import PromptConfig, transition_prompt
+from rlgen.cli import main
+from rlgen.registry import UnknownNameError
+
+
+@pytest.fixture
+def endpoint():
+    ep = Endpoint()
+    yield ep
+    ep.close()
+
+
+def _judge(url, cache, **kw):
+    return OpenAIJudge(url, cache=cache, backoff=0.01, **kw)
+
+
+def test_cache_round_trip_and_torn_last_line(tmp_path):
+    path = tmp_path / "answers.jsonl"
+    cache = AnswerCache(path)
+    dec = {"max_tokens": 8, "temperature": 0.0, "schema": None}
+    cache.put("m", "p1", dec, "a1", prompt_tokens=3)
+    cache.put("m", "p2", dec, "a2")
+    again = AnswerCache(path)
+    assert again.get(cache_key("m", "p1", dec))["answer"] == "a1"
+    assert again.get(cache_key("m", "p1", dec))["prompt_tokens"] == 3
+    assert cache_key("m", "p1", dec) != cache_key("m", "p1", {**dec, "temperature": 0.5})
+    assert cache_key("m", "p1", dec) != cache_key("other", "p1", dec)
+    with open(path, "ab") as f:  # the process died while writing a third answer
+        f.write(b'{"key": "abc", "answer": "half')
+    torn = AnswerCache(path)
+    assert len(torn) == 2
+    torn.put("m", "p3", dec, "a3")  # the torn tail is cut before appending
+    lines = path.read_text().splitlines()
+    assert len(lines) == 3 and all(json.loads(x) for x in lines)
+    assert len(AnswerCache(path)) == 3
+
+
+def test_a_damaged_middle_line_is_an_error(tmp_path):
+    path = tmp_path / "answers.jsonl"
+    AnswerCache(path).put("m", "p", {}, "a")
+    path.write_text("garbage\n" + path.read_text())
+    with pytest.raises(ValueError, match="line 1"):
+        AnswerCache(path)
+
+
+def test_openai_judge_parses_counts_tokens_and_caches(endpoint, tmp_path):
+    cache = tmp_path / "a.jsonl"
+    judge = _judge(endpoint.url, cache)
+    assert judge.model == "stub-model"  # the first model /v1/models lists
+    prompts = ["alpha prompt text", "bravo prompt text", "alpha prompt text"]
+    out = judge.judge(prompts)
+    assert endpoint.calls == 2  # a prompt repeated within a batch is asked once
+    assert [o.verdict.subgoals for o in out] == [{"alpha prompt": True}, {"bravo prompt": True},
+                                                {"alpha prompt": True}]
+    assert out[0].prompt_tokens == 3 and out[0].completion_tokens == 7 and out[0].latency_s > 0
+    assert not any(o.cached for o in out)
+    again = _judge(endpoint.url, cache).judge(prompts)  # a new process, same cache file
+    assert endpoint.calls == 2 and all(o.cached for o in again)
+    assert [o.answer for o in again] == [o.answer for o in out]
+    assert endpoint.bodies[0]["temperature"] == 0.0 and "response_format" not in endpoint.bodies[0]
+
+
+def test_interrupted_annotation_resumes_without_repeating_calls(tmp_path):
+    ep = Endpoint(fail_on="prompt 3")
+    try:
+        cache = tmp_path / "a.jsonl"
+        prompts = [f"prompt {i}" for i in range(6)]
+        with pytest.raises(JudgeError, match="HTTP 400"):
+            _judge(ep.url, cache).judge(prompts)  # sequential: 0, 1, 2 answered, 3 fails
+        assert len(AnswerCache(cache)) == 3
+        ep.fail_on = "\0"
+        before = ep.calls
+        out = _judge(ep.url, cache).judge(prompts)
+        assert ep.calls - before == 3  # only the unanswered prompts are asked again
+        assert [o.cached for o in out] == [True] * 3 + [False] * 3
+    finally:
+        ep.close()
+
+
+def test_retries_with_backoff_then_succeeds(tmp_path):
+    ep = Endpoint(fail_first=2)
+    try:
+        out = _judge(ep.url, tmp_path / "a.jsonl", model="m", retries=3).judge(["retry me"])
+        assert ep.calls == 3 and out[0].verdict.parsed
+    finally:
+        ep.close()
+
+
+def test_concurrency_is_used_and_limited(tmp_path):
+    ep = Endpoint(delay=0.2)
+    try:
+        judge = _judge(ep.url, tmp_path / "a.jsonl", model="m", concurrency=3)
+        out = judge.judge([f"p{i}" for i in range(9)])
+        assert [o.verdict.subgoals for o in out] == [{f"p{i}": True} for i in range(9)]  # in order
+        assert 1 < ep.max_in_flight <= 3
+    finally:
+        ep.close()
+
+
+def test_schema_is_sent_when_asked(endpoint, tmp_path):
+    judge = _judge(endpoint.url, tmp_path / "a.jsonl", schema=True,
+                   subgoals=["pick up the key", "open the door"])
+    judge.judge(["with schema"])
+    fmt = endpoint.bodies[-1]["response_format"]
+    assert fmt["type"] == "json_schema"
+    assert fmt["json_schema"]["schema"]["required"] == ["pick up the key", "open the door"]
+
+
+def test_unreachable_endpoint_is_one_clear_error(tmp_path):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.perf_counter()
+    with pytest.raises(JudgeError, match=f"cannot reach .*127.0.0.1:{port}") as e:
+        _judge(f"http://127.0.0.1:{port}", tmp_path / "a.jsonl", retries=1)
+    assert "\n" not in str(e.value) and time.perf_counter() - start < 10
+
+
+def test_endpoint_from_the_environment(endpoint, tmp_path, monkeypatch):
+    monkeypatch.setenv("RLGEN_OPENAI_BASE_URL", endpoint.url + "/v1")
+    monkeypatch.setenv("RLGEN_OPENAI_MODEL", "env-model")
+    judge = make_judge("openai", cache=tmp_path / "a.jsonl")
+    assert judge.base_url == endpoint.url + "/v1" and judge.model == "env-model"
+    assert api_base("http://h:1") == "http://h:1/v1"
+    assert api_base("https://api.example.com/openai/v1/chat/completions") == \
+        "https://api.example.com/openai/v1"
+    with pytest.raises(ValueError, match="not an http"):
+        api_base("127.0.0.1:8080")
+
+
+def test_replay_answers_offline_bit_for_bit(endpoint, tmp_path):
+    cache = tmp_path / "a.jsonl"
+    prompts = ["one", "two"]
+    live = _judge(endpoint.url, cache).judge(prompts)
+    endpoint.close()
+    replay = make_judge(f"replay:{cache}")
+    assert replay.model == "stub-model"
+    out = replay.judge(prompts)
+    assert [o.answer for o in out] == [o.answer for o in live]
+    assert [o.verdict for o in out] == [o.verdict for o in live]
+    assert [o.prompt_tokens for o in out] == [o.prompt_tokens for o in live]
+    with pytest.raises(JudgeError, match="1 of 1 prompts have no recorded answer"):
+        replay.judge(["three"])
+
+
+def test_oracle_judge_matches_the_labels():
+    trs = keyroom_transitions()
+    cfg = PromptConfig.preset()
+    judge = make_judge("oracle")
+    out = judge.judge([JudgeRequest(transition_prompt(tr, cfg), tr) for tr in trs])
+    assert [o.verdict.subgoals for o in out] == [oracle_labels(tr) for tr in trs]
+    assert sum(o.verdict.any for o in out) == 2
+    with pytest.raises(JudgeError, match="transitions"):
+        judge.judge(["a prompt without its transition"])
+
+
+def test_judge_names_are_registered_with_suggestions(tmp_path):
+    with pytest.raises(UnknownNameError, match="'oracle'"):
+        make_judge("oracel")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        make_judge(f"replay:{tmp_path / 'missing.jsonl'}")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        make_judge(f"llamacpp:{tmp_path / 'missing.gguf'}")
+
+
+def test_serve_with_a_missing_model_is_one_error_line(capsys, tmp_path):
+    code = main(["calm", "serve", "--model", str(tmp_path / "none.gguf"), "--port", "8089"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("rlgen: error:") and len(err.strip().splitlines()) == 1
