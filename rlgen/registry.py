@@ -46,11 +46,22 @@ OBJECTIVES: dict[str, Any] = {
 }
 
 #: Wrappers for online agents' training envs only (see rlgen.envs.wrappers).
-TRAINING_WRAPPERS: dict[str, Any] = {}
+TRAINING_WRAPPERS: dict[str, Any] = {
+    "calm": "rlgen.calm.shaping:CalmShaping",  # CALM: beta per subgoal the judge sees achieved
+}
+
+#: CALM judges (rlgen.calm): whether an action achieved a subgoal; `make_judge` in
+#: rlgen.calm.judges builds one from `name[:argument]`.
+JUDGES: dict[str, str] = {
+    "oracle": "rlgen.calm.judges.oracle:OracleJudge",
+    "replay": "rlgen.calm.judges.replay:ReplayJudge",
+    "openai": "rlgen.calm.judges.openai:OpenAIJudge",
+    "llamacpp": "rlgen.calm.judges.llamacpp:LlamaCppJudge",
+}
 
 TABLES: dict[str, dict[str, Any]] = {
     "env family": ENV_FAMILIES, "agent": AGENTS, "objective": OBJECTIVES,
-    "training wrapper": TRAINING_WRAPPERS,
+    "training wrapper": TRAINING_WRAPPERS, "judge": JUDGES,
 }
 
 
@@ -98,13 +109,3 @@ def make_env_spec(spec: str, **options: Any):
 def make_env(spec: str, **options: Any):
     """A single `gymnasium.Env` for `family:task`."""
     return make_env_spec(spec, **options).make_env()
-
-
-#: CALM judges (rlgen.calm): whether an action achieved a subgoal; `make_judge` in
-#: rlgen.calm.judges builds one from `name[:argument]`.
-JUDGES: dict[str, str] = {
-    "oracle": "rlgen.calm.judges.oracle:OracleJudge",
-    "replay": "rlgen.calm.judges.replay:ReplayJudge",
-    "openai": "rlgen.calm.judges.openai:OpenAIJudge",
-    "llamacpp": "rlgen.calm.judges.llamacpp:LlamaCppJudge",
-}

@@ -101,3 +101,30 @@ def test_next_step_autoreset_is_refused():
     with pytest.raises(ValueError, match="same-step"):
         CalmShaping(envs, "oracle")
     envs.close()
+
+
+def test_ppo_trains_with_calm_shaping_through_the_training_wrapper_hook(tmp_path):
+    """`--set wrappers=["calm"]`: PPO's training envs get the judge's bonus, its logged training
+    return stays the env's own, and evaluation runs the bare env."""
+    import json
+
+    from rlgen import train as T
+
+    overrides = {"num_envs": 4, "num_steps": 32, "minibatches": 2, "epochs": 1,
+                 "wrappers": ["calm"], "wrapper_args": {"calm": {"judge": "oracle", "beta": 5.0}}}
+    run = T.train(T.TrainRequest("ppo", "minihack:KeyRoom-S5", steps=256, name="c",
+                                 runs_root=str(tmp_path), overrides=overrides,
+                                 env_options={"max_episode_steps": 16}, episodes=2,
+                                 splits=("test",), progress=False))
+    logs = [json.loads(x) for x in (run.path / "metrics.jsonl").read_text().splitlines()]
+    ended = [m for m in logs if "train/episode_return" in m]
+    assert ended, "no training episode ended"
+    for m in ended:
+        assert m["train/shaped_episode_return"] >= m["train/episode_return"]
+    from rlgen.agents.factory import build_agent
+
+    agent, _ = build_agent(run.read_config())
+    from rlgen.calm.shaping import CalmShaping
+
+    assert isinstance(agent.make_training_envs(seed=0), CalmShaping)
+    assert not isinstance(agent.spec.make_vec_env("test", 2), CalmShaping)

@@ -157,3 +157,16 @@ def test_encoder_and_ppo_smoke(tmp_path):
                      "--env-opt", "vector=\"sync\"", "--set", "num_envs=2", "--set", "num_steps=32",
                      "--runs-root", str(tmp_path), "--no-eval", "--quiet"])
     assert code == 0
+
+
+def test_the_step_limit_truncates_and_does_not_terminate():
+    """max_episode_steps reaches NLE (gymnasium.make would keep it for a wrapper that
+    .unwrapped drops), and running out of steps is truncation: offline TD targets bootstrap
+    through it."""
+    spec = make_env_spec("minihack:Room-5x5", max_episode_steps=5)
+    env = spec.make_env()
+    env.reset(seed=0, options={"level": spec.splits["train"].levels[0]})
+    for _ in range(5):
+        _, _, terminated, truncated, info = env.step(0)  # wait in place: the goal is never reached
+    env.close()
+    assert (terminated, truncated) == (False, True) and info["success"] is False

@@ -79,12 +79,22 @@ def make_raw_env(task: str, observation_keys: Sequence[str] = DEFAULT_OBS_KEYS,
         kwargs["max_episode_steps"] = int(max_episode_steps)
     if task in MINIGRID_TASKS:
         return _make_minigrid_task(task, kwargs)
-    return gym.make(f"MiniHack-{task}-v0", **kwargs).unwrapped
+    # gymnasium.make would take max_episode_steps for its own TimeLimit wrapper (which
+    # .unwrapped then drops); the env's constructor is where NLE honours it
+    from gymnasium.envs.registration import load_env_creator
+
+    spec = gym.spec(f"MiniHack-{task}-v0")
+    return load_env_creator(spec.entry_point)(**{**spec.kwargs, **kwargs})
 
 
 def _is_success(info: dict) -> bool:
     # NLE's StepStatus.TASK_SUCCESSFUL; compared by value so the enum need not be imported.
     return int(info.get("end_status", 0)) == 2
+
+
+def _out_of_steps(info: dict) -> bool:
+    # NLE's StepStatus.ABORTED: the step limit ended the episode (NLE reports it as done)
+    return int(info.get("end_status", 0)) == -1
 
 
 class MiniHackEnv(gym.Env):
@@ -131,6 +141,7 @@ class MiniHackEnv(gym.Env):
         out = {"level": self.level}
         if done or truncated:
             out["success"] = _is_success(info)
+        truncated = truncated or (done and _out_of_steps(info))
         return _copy(obs), float(reward), bool(done and not truncated), bool(truncated), out
 
     def close(self) -> None:
