@@ -98,3 +98,11 @@ def test_drift_agents_are_ppo_presets_that_extend_ppos():
         config, _ = agent_config(name, "minihack", {"lr": 1e-3})
         assert config.objective == name and config.lr == 1e-3
         assert config.num_envs == ppo.num_envs == 16  # PPO's [minihack] table underneath
+
+
+def test_an_unknown_bundled_objective_names_what_ships():
+    from rlgen.agents.objectives import build_objective
+    from rlgen.errors import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match="bundled objective"):
+        build_objective("bundled:no-such-drift", {}, {}, torch.device("cpu"))

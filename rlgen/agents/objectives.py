@@ -6,8 +6,9 @@ TA-LPO: a drift network with its own parameters) plug in through `rlgen.registry
 and an agent preset, never through a copy of PPO.
 
 `objective` in a PPO config is either a registered name, built with `objective_args` as
-keyword arguments, or the path of a saved objective file written by `save_objective`
-({"objective": name, "args": {...}, "state_dict": {...}}), loaded with `weights_only=True`.
+keyword arguments, the path of a saved objective file written by `save_objective`
+({"objective": name, "args": {...}, "state_dict": {...}}, loaded with `weights_only=True`), or
+`bundled:<name>` for one shipped in `rlgen/objectives/`.
 """
 
 from __future__ import annotations
@@ -64,6 +65,8 @@ def build_objective(name_or_path: str, args: dict[str, Any], defaults: dict[str,
     from rlgen.registry import OBJECTIVES, lookup
 
     state = None
+    if name_or_path.startswith("bundled:"):
+        name_or_path = str(bundled_objective(name_or_path.partition(":")[2]))
     if name_or_path not in OBJECTIVES and Path(name_or_path).suffix == ".pt":
         path = Path(name_or_path)
         if not path.exists():
@@ -90,6 +93,20 @@ def build_objective(name_or_path: str, args: dict[str, Any], defaults: dict[str,
         except RuntimeError as e:
             raise ValueError(f"saved objective does not fit {name_or_path!r}: {e}") from None
     return objective
+
+
+BUNDLED_DIR = Path(__file__).resolve().parents[1] / "objectives"
+
+
+def bundled_objective(name: str) -> Path:
+    """`rlgen/objectives/<name>.pt`: a drift network meta-trained by this project (its model
+    card is `<name>.md` beside it); `objective = "bundled:<name>"` in a preset or `--set`."""
+    path = BUNDLED_DIR / f"{name}.pt"
+    if not path.exists():
+        from rlgen.errors import UnknownNameError
+
+        raise UnknownNameError("bundled objective", name, sorted(p.stem for p in BUNDLED_DIR.glob("*.pt")))
+    return path
 
 
 def save_objective(objective: nn.Module, name: str, args: dict[str, Any], path: str | Path) -> Path:
