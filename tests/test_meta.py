@@ -111,3 +111,16 @@ def test_meta_train_bad_input_is_one_line(tmp_path, split_file, capsys, args, me
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("rlgen: error:") and message in err[0].lower()
     assert not (tmp_path / "runs").exists()
+
+
+def test_batched_and_sequential_lifetimes_score_alike(tmp_path, split_file):
+    """The batched population and one-by-one lifetimes are the same math (float rounding aside)."""
+    from rlgen.meta.backend import InProcess
+    from rlgen.meta.lifetime import Lifetime
+    from rlgen.meta.train import evaluate_population
+
+    lives = [Lifetime(env="toy:identity", horizon=128, seed=s, objective="talpo", overrides=TINY)
+             for s in (0, 1, 2)]
+    batched = evaluate_population(InProcess(), 1, lives, batched=True)
+    sequential = evaluate_population(InProcess(), 2, lives, batched=False)
+    assert batched == pytest.approx(sequential, abs=1e-6)

@@ -45,6 +45,10 @@ def run_lifetime(lifetime: Lifetime) -> float:
     return _score(lifetime, agent, agent.fit(None, lifetime.horizon, progress=False))
 
 
+def run_sequentially(lifetimes: Sequence[Lifetime]) -> list[float]:
+    return [run_lifetime(life) for life in lifetimes]
+
+
 def run_lifetimes(lifetimes: Sequence[Lifetime]) -> list[float]:
     """Several lifetimes, those that share env, horizon and config trained together as one
     `PopulationPPO` (one batched computation); scores in the order given."""

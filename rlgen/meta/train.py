@@ -21,7 +21,7 @@ import torch
 from rlgen.config import parse_count
 from rlgen.meta.backend import make_backend
 from rlgen.meta.es import ESConfig, OpenES
-from rlgen.meta.lifetime import Lifetime, objective_size, run_lifetimes
+from rlgen.meta.lifetime import Lifetime, objective_size, run_lifetimes, run_sequentially
 from rlgen.runs import RunDir
 
 
@@ -39,6 +39,9 @@ class MetaTrainRequest:
     meta_split: str = "meta-minatar"
     backend: str = "local"
     workers: int = 1
+    #: train a generation's lifetimes as one PopulationPPO per worker (the GPU path); on a CPU
+    #: with large per-agent batches sequential lifetimes are faster (docs/benchmarks.md)
+    batched: bool = True
     progress: bool = True
 
 
@@ -76,7 +79,8 @@ def meta_train(req: MetaTrainRequest) -> RunDir:
     resolved = {"kind": "meta-train", "objective": req.objective, "envs": list(req.envs),
                 "horizon": horizon, "population": req.population, "generations": req.generations,
                 "seed": req.seed, "overrides": req.overrides, "es": req.es,
-                "backend": req.backend, "workers": req.workers, "meta_split": split.to_dict()}
+                "backend": req.backend, "workers": req.workers, "batched": req.batched,
+                "meta_split": split.to_dict()}
     run.write_config(resolved)
     return continue_meta_train(run, progress=req.progress)
 
@@ -118,9 +122,9 @@ def continue_meta_train(run: RunDir, progress: bool = True) -> RunDir:
             while es.generation < total:
                 t0 = time.time()
                 candidates = es.ask()
-                fitness = torch.tensor(evaluate_population(backend, int(cfg["workers"]),
-                                                           _lifetimes(cfg, es.generation, candidates)),
-                                       dtype=torch.float64)
+                fitness = torch.tensor(evaluate_population(
+                    backend, int(cfg["workers"]), _lifetimes(cfg, es.generation, candidates),
+                    batched=bool(cfg.get("batched", True))), dtype=torch.float64)
                 fitness = fitness.view(len(candidates), len(cfg["envs"])).mean(1)
                 # a lifetime with no finished episode scores as the worst of its generation
                 finite = fitness[torch.isfinite(fitness)]
@@ -143,11 +147,13 @@ def continue_meta_train(run: RunDir, progress: bool = True) -> RunDir:
     return run
 
 
-def evaluate_population(backend, workers: int, lifetimes: list[Lifetime]) -> list[float]:
+def evaluate_population(backend, workers: int, lifetimes: list[Lifetime],
+                        batched: bool = True) -> list[float]:
     """Scores of all lifetimes of a generation: split into one chunk per worker, each chunk
-    trained as one batched population (`run_lifetimes`)."""
+    trained as one batched population (`run_lifetimes`) or one lifetime after another."""
     workers = max(1, min(workers, len(lifetimes)))
-    chunk_scores = backend.map(run_lifetimes, [lifetimes[i::workers] for i in range(workers)])
+    fn = run_lifetimes if batched else run_sequentially
+    chunk_scores = backend.map(fn, [lifetimes[i::workers] for i in range(workers)])
     scores = [0.0] * len(lifetimes)
     for i, chunk in enumerate(chunk_scores):
         scores[i::workers] = chunk
