@@ -1,6 +1,8 @@
+import contextlib
 import importlib.util
 import os
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -19,3 +21,22 @@ def load_script(relative: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@contextlib.contextmanager
+def interrupted_at_log(n: int):
+    """Inside the block, the n-th `RunDir.log` call raises KeyboardInterrupt, as Ctrl-C would
+    there; the block must end in that interrupt."""
+    from rlgen.runs import RunDir
+
+    calls = {"n": 0}
+    original = RunDir.log
+
+    def log(self, step, metrics):
+        calls["n"] += 1
+        if calls["n"] == n:
+            raise KeyboardInterrupt
+        original(self, step, metrics)
+
+    with mock.patch.object(RunDir, "log", log), pytest.raises(KeyboardInterrupt):
+        yield

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import interrupted_at_log
 
 from rlgen import registry
 from rlgen import train as T
@@ -127,19 +128,8 @@ def test_agent_run_contract(agent, datasets, tmp_path, monkeypatch):
     assert again["splits"] == in_process["splits"]
 
     # interrupted after its first log, resumed: the same end as uninterrupted
-    calls = {"n": 0}
-    original = RunDir.log
-
-    def interrupt(self, step, metrics):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        original(self, step, metrics)
-
-    with monkeypatch.context() as m:
-        m.setattr(RunDir, "log", interrupt)
-        with pytest.raises(KeyboardInterrupt):
-            T.train(_request(agent, cls, spec, dataset, tmp_path, "b", evaluate=False))
+    with interrupted_at_log(2):
+        T.train(_request(agent, cls, spec, dataset, tmp_path, "b", evaluate=False))
     resumed = T.resume(tmp_path / "b", progress=False)
     straight, cut = _weights(run), _weights(resumed)
     assert straight.keys() == cut.keys()

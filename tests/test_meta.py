@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from conftest import interrupted_at_log
 
 from rlgen.cli import main
 from rlgen.meta.es import ESConfig, OpenES, centered_ranks
@@ -55,19 +56,8 @@ def _request(out, split_file, generations=2):
 def test_meta_train_resumes_the_same_es_state(tmp_path, split_file, monkeypatch):
     straight = meta_train(_request(tmp_path / "straight", split_file, generations=3))
 
-    calls = {"n": 0}
-    original = RunDir.log
-
-    def interrupt(self, step, metrics):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        original(self, step, metrics)
-
-    with monkeypatch.context() as m:
-        m.setattr(RunDir, "log", interrupt)
-        with pytest.raises(KeyboardInterrupt):
-            meta_train(_request(tmp_path / "cut", split_file, generations=2))
+    with interrupted_at_log(2):
+        meta_train(_request(tmp_path / "cut", split_file, generations=2))
     cut = RunDir.open(tmp_path / "cut")
     assert len(cut.metrics()) == 1
     resume_meta_train(cut.path, progress=False)            # finishes generation 2

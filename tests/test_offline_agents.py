@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import interrupted_at_log
 
 from rlgen import train as T
 from rlgen.agents.factory import build_agent
@@ -100,32 +101,14 @@ def test_filtered_bc_keeps_top_episodes(toy_dataset):
     assert kept.episode_returns().min() >= np.quantile(ds.episode_returns(), 0.7)
 
 
-def _train_until_log(monkeypatch, n: int, request: T.TrainRequest) -> None:
-    """Run `request` and interrupt it (as Ctrl-C would) at its n-th metrics log."""
-    from rlgen.runs import RunDir
-
-    calls = {"n": 0}
-    original = RunDir.log
-
-    def interrupt(self, step, metrics):
-        calls["n"] += 1
-        if calls["n"] == n:
-            raise KeyboardInterrupt
-        original(self, step, metrics)
-
-    with monkeypatch.context() as m:
-        m.setattr(RunDir, "log", interrupt)
-        with pytest.raises(KeyboardInterrupt):
-            T.train(request)
-
-
 def test_offline_resume_continues_from_the_checkpoint(toy_dataset, runs_root, monkeypatch):
     from rlgen.runs import RunDir
 
     overrides = {**SMALL, "batch_size": 32, "checkpoint_every_s": 0.0}
-    _train_until_log(monkeypatch, 3, T.TrainRequest(
-        "cql", "toy:identity", steps=60, dataset=toy_dataset, name="r", runs_root=str(runs_root),
-        overrides=overrides, evaluate=False, progress=False))
+    with interrupted_at_log(3):
+        T.train(T.TrainRequest(
+            "cql", "toy:identity", steps=60, dataset=toy_dataset, name="r", runs_root=str(runs_root),
+            overrides=overrides, evaluate=False, progress=False))
     run = RunDir.open(runs_root / "r")
     assert torch.load(run.checkpoint_path, weights_only=True)["step"] == 29
     T.resume(run.path, progress=False)
@@ -139,9 +122,10 @@ def test_resume_keeps_the_best_validation_weights(toy_dataset, runs_root, monkey
     overrides = {**SMALL, "batch_size": 32, "checkpoint_every_s": 0.0, "eval_every": 10,
                  "eval_episodes": 4}
     # logs: train 10, val 10, train 20, val 20, train 30 <- interrupted there
-    _train_until_log(monkeypatch, 5, T.TrainRequest(
-        "bc", "toy:identity", steps=60, dataset=toy_dataset, name="b", runs_root=str(runs_root),
-        overrides=overrides, evaluate=False, progress=False))
+    with interrupted_at_log(5):
+        T.train(T.TrainRequest(
+            "bc", "toy:identity", steps=60, dataset=toy_dataset, name="b", runs_root=str(runs_root),
+            overrides=overrides, evaluate=False, progress=False))
     run = RunDir.open(runs_root / "b")
     mid = torch.load(run.checkpoint_path, weights_only=True)
     assert mid["best"]["step"] in (10, 20) and set(mid["best"]["nets"]) == set(mid["nets"])

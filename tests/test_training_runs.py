@@ -3,6 +3,7 @@ import tomllib
 
 import pytest
 import torch
+from conftest import interrupted_at_log
 
 from rlgen import train as T
 from rlgen.cli import main
@@ -39,19 +40,8 @@ def test_train_writes_a_complete_run_directory(runs_root):
 def test_resume_continues_from_the_checkpoint(runs_root, monkeypatch):
     req = T.TrainRequest("ppo", "toy:identity", steps=3 * 128, name="r", runs_root=str(runs_root),
                          overrides=TINY, evaluate=False, progress=False)
-    calls = {"n": 0}
-    original = RunDir.log
-
-    def interrupt_on_second_update(self, step, metrics):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        original(self, step, metrics)
-
-    monkeypatch.setattr(RunDir, "log", interrupt_on_second_update)
-    with pytest.raises(KeyboardInterrupt):
+    with interrupted_at_log(2):
         T.train(req)
-    monkeypatch.setattr(RunDir, "log", original)
     run = RunDir.open(runs_root / "r")
     assert torch.load(run.checkpoint_path, weights_only=True)["update"] == 1
     T.resume(run.path, progress=False)
