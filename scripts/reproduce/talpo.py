@@ -21,12 +21,14 @@ import time
 from pathlib import Path
 
 VARIANTS = {
+    # batched=False: on a CPU, one-by-one lifetimes beat the vmapped population at this batch
+    # size (docs/benchmarks.md §7)
     "cpu": {"env": "minatar:space_invaders", "horizon": 65_536, "population": 8,
-            "generations": 10, "meta_split": "meta-minatar-cpu"},
+            "generations": 10, "meta_split": "meta-minatar-cpu", "batched": False},
     # Goldie et al.'s LPO settings (pop 64, sigma 0.03, lr 0.03, both x0.99 per generation) at
     # the TA-LPO paper's horizon (1e7 steps per lifetime); 300 generations as in the issue.
     "paper": {"env": "minatar:space_invaders", "horizon": 10_000_000, "population": 64,
-              "generations": 300, "meta_split": "meta-minatar"},
+              "generations": 300, "meta_split": "meta-minatar", "batched": True},
 }
 
 
@@ -54,7 +56,8 @@ def main() -> None:
             runs[objective] = meta_train(MetaTrainRequest(
                 objective=objective, envs=(v["env"],), horizon=v["horizon"],
                 population=v["population"], generations=v["generations"], out=str(path),
-                meta_split=v["meta_split"], workers=args.workers, progress=not args.quiet))
+                meta_split=v["meta_split"], workers=args.workers, batched=v["batched"],
+                progress=not args.quiet))
         print(f"meta-train {objective}: {runs[objective].path} ({time.time() - t0:.0f} s this call)")
     first, *others = list(runs)
     extra = {o: str(runs[o].path / "objective.pt") for o in others}
