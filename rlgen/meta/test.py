@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from rlgen.meta.backend import make_backend
-from rlgen.meta.lifetime import Lifetime, run_lifetimes
+from rlgen.meta.lifetime import Lifetime, run_lifetimes, run_sequentially
 from rlgen.meta.splits import MetaSplit
 from rlgen.runs import RunDir
 
@@ -64,13 +64,14 @@ def meta_test(path: str | Path, baselines: Sequence[str] = ("ppo", "dpo"),
         groups.setdefault((method, env, horizon), []).append(seed)
     runner = make_backend(backend, workers)
     bar = tqdm(total=len(todo), unit="lifetime", desc="meta-test", disable=not progress)
-    # the seeds of one (method, env, horizon) train together as one population; each group's
-    # results reach the disk before the next group starts
+    # the seeds of one (method, env, horizon) train together (one population, unless the run
+    # trains lifetimes one by one); each group's results reach the disk before the next starts
     for (method, env, horizon), group_seeds in groups.items():
         lives = [Lifetime(env=env, horizon=horizon, seed=10_000 + s, objective=methods[method],
                           overrides=dict(cfg.get("overrides", {})), eval_episodes=episodes)
                  for s in group_seeds]
-        scores = [x for chunk in runner.map(run_lifetimes, [lives]) for x in chunk]
+        train = run_lifetimes if cfg.get("batched", True) else run_sequentially
+        scores = [x for chunk in runner.map(train, [lives]) for x in chunk]
         with open(results_path, "a") as f:
             for seed, score in zip(group_seeds, scores, strict=True):
                 f.write(json.dumps({"method": method, "env": env, "horizon": horizon, "seed": seed,
