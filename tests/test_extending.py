@@ -159,3 +159,19 @@ def test_ppo_through_the_objective_hook_is_bitwise_the_textbook_loss(monkeypatch
     monkeypatch.setattr(P, "ppo_loss", textbook)
     reference = trained()
     assert all(torch.equal(hooked[k], reference[k]) for k in hooked)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("objective=clp", "did you mean 'clip'"),
+    ("objective=/nonexistent/drift.pt", "does not exist"),
+    ('wrappers=["nope"]', "unknown training wrapper"),
+    ("objective_args.beta=1", "takes no argument"),
+])
+def test_bad_objective_or_wrapper_fails_before_the_run_directory(tmp_path, capsys, override, message):
+    from rlgen.cli import main
+
+    root = tmp_path / "runs"
+    assert main(["train", "--agent", "ppo", "--env", "toy:identity", "--set", override,
+                 "--runs-root", str(root), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0].lower() and not root.exists()

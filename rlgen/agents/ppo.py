@@ -20,7 +20,7 @@ from torch import nn
 from rlgen import tree
 from rlgen.agents.base import Agent, TorchPolicy
 from rlgen.agents.objectives import Minibatch, build_objective
-from rlgen.envs.wrappers import extrinsic_rewards, wrap_training_envs
+from rlgen.envs.wrappers import check_training_wrappers, extrinsic_rewards, wrap_training_envs
 from rlgen.nets.impala import layer_init
 from rlgen.runs import FitResult, NullRun, RunDir
 
@@ -243,6 +243,16 @@ class PPO(Agent):
     resume_exact = False
     config_class = PPOConfig
     kind = "online"
+
+    @classmethod
+    def check_config(cls, config: PPOConfig, spec) -> PPOConfig:
+        """Also the objective (name, file, arguments) and the training wrappers' names, so a
+        bad one fails before the run directory exists."""
+        config = super().check_config(config, spec)
+        build_objective(config.objective, config.objective_args, {"clip_coef": config.clip_coef},
+                        torch.device("cpu"))
+        check_training_wrappers(config.wrappers, config.wrapper_args)
+        return config
 
     def __init__(self, spec, config: PPOConfig, device, seed: int = 0):
         super().__init__(spec, config, device, seed)

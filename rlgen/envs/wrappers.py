@@ -40,6 +40,17 @@ def extrinsic_rewards(rewards: np.ndarray, infos: dict[str, Any]) -> np.ndarray:
     return np.asarray(infos.get(EXTRINSIC, rewards), dtype=np.float64)
 
 
+def check_training_wrappers(names: Sequence[str], args: dict[str, dict[str, Any]]) -> list[type]:
+    """The wrapper classes `names` (unknown names fail with a did-you-mean), refusing
+    `args` for wrappers that are not applied."""
+    from rlgen.registry import TRAINING_WRAPPERS, lookup
+
+    unused = sorted(set(args) - set(names))
+    if unused:
+        raise ValueError(f"wrapper_args names wrappers that are not in wrappers: {', '.join(unused)}")
+    return [lookup("training wrapper", name, TRAINING_WRAPPERS) for name in names]
+
+
 def wrap_training_envs(envs: gym.vector.VectorEnv, names: Sequence[str],
                        args: dict[str, dict[str, Any]], spec: Any) -> gym.vector.VectorEnv:
     """Apply the registered training wrappers `names` in order (the first is innermost);
@@ -47,13 +58,7 @@ def wrap_training_envs(envs: gym.vector.VectorEnv, names: Sequence[str],
     `cls(envs, spec=spec, **kwargs)` when it takes a `spec`, else `cls(envs, **kwargs)`."""
     import inspect
 
-    from rlgen.registry import TRAINING_WRAPPERS, lookup
-
-    unused = sorted(set(args) - set(names))
-    if unused:
-        raise ValueError(f"wrapper_args names wrappers that are not in wrappers: {', '.join(unused)}")
-    for name in names:
-        cls = lookup("training wrapper", name, TRAINING_WRAPPERS)
+    for name, cls in zip(names, check_training_wrappers(names, args), strict=True):
         kwargs = dict(args.get(name, {}))
         if "spec" in inspect.signature(cls).parameters:
             kwargs["spec"] = spec
