@@ -1,7 +1,10 @@
 """PPO (Schulman et al. 2017) with an IMPALA CNN, following Procgen's train-procgen settings.
 
-Reads top to bottom like CleanRL's `ppo_procgen.py`: rollout, GAE, clipped surrogate update.
-Speed comes from doing less, never from different math: one forward pass gives logits and
+Reads top to bottom like CleanRL's `ppo_procgen.py`, in named phases: the rollout
+(`Rollout.collect`), advantages (`gae`), and the update (`PPO.learn` with `ppo_loss`, whose actor
+term is the configured objective: PPO's clipped surrogate by default, a drift objective for
+`dpo` / `lpo` / `talpo`; see rlgen.agents.objectives). `PopulationPPO` trains K of these in
+lockstep from the same functions. Speed comes from doing less, never from different math: one forward pass gives logits and
 values, rollouts run under `inference_mode` on contiguous uint8 frames kept on the device,
 convolutions run channels-last, and `precision="bf16"` / `compile=True` are opt-in.
 """
