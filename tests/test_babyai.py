@@ -188,3 +188,15 @@ def test_ppo_smoke_on_goto_red_ball(tmp_path, capsys):
     assert rc in (0, None)
     out = capsys.readouterr().out
     assert "test:" in out and "success" in out
+
+
+def test_bot_demonstrations_train_bc_from_the_cli(tmp_path, capsys):
+    data = tmp_path / "d"
+    assert cli_main(["collect", "--env", "babyai:GoToLocal", "--policy", "bot", "--transitions",
+                     "300", "--out", str(data)]) in (0, None)
+    assert EpisodeDataset.load(data).card["behavior_policy"]["kind"] == "bot"
+    rc = cli_main(["train", "--agent", "bc", "--env", "babyai:GoToLocal", "--dataset", str(data),
+                   "--steps", "10", "--episodes", "2", "--quiet", "--runs-root", str(tmp_path),
+                   "--splits", "train,test_instructions"])
+    assert rc in (0, None)
+    assert "test_instructions:" in capsys.readouterr().out
