@@ -31,6 +31,7 @@ class BabyAIEncoder(nn.Module):
         self.cells = nn.Embedding(sum(CHANNEL_SIZES), config.cell_dim)
         self.register_buffer("offsets", torch.tensor([0, CHANNEL_SIZES[0], sum(CHANNEL_SIZES[:2])]),
                              persistent=False)
+        self.register_buffer("largest", torch.tensor(CHANNEL_SIZES) - 1, persistent=False)
         self.conv = nn.Sequential(
             nn.Conv2d(config.cell_dim, config.channels, 3, padding=1), nn.ReLU(),
             nn.Conv2d(config.channels, config.channels, 3, stride=2), nn.ReLU())
@@ -41,8 +42,8 @@ class BabyAIEncoder(nn.Module):
         self.out_dim = config.hidden
 
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
-        image = obs["image"].long().clamp_(min=0)
-        image = torch.minimum(image, torch.tensor(CHANNEL_SIZES, device=image.device) - 1)
+        # clamped so that an out-of-range index cannot read another channel's embeddings
+        image = torch.minimum(obs["image"].long(), self.largest)
         x = self.cells(image + self.offsets).sum(-2)          # (B, 7, 7, cell_dim)
         x = self.conv(x.permute(0, 3, 1, 2)).flatten(1)
         words = self.words(obs["mission_tokens"].long())      # padding ids add nothing
