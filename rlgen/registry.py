@@ -17,6 +17,7 @@ ENV_FAMILIES: dict[str, Any] = {
     "toy": "rlgen.envs.toy:ToyFamily",
     "maze": "rlgen.envs.maze:MazeFamily",
     "minatar": "rlgen.envs.minatar:MinAtarFamily",
+    "babyai": "rlgen.envs.babyai:BabyAIFamily",
     "webshop": "rlgen.envs.webshop.family:WebShopFamily",
 }
 
