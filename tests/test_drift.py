@@ -96,7 +96,7 @@ def test_drift_agents_are_ppo_presets_that_extend_ppos():
     for name in ("dpo", "lpo", "talpo"):
         assert agent_class(name) is PPO
         config, _ = agent_config(name, "minihack", {"lr": 1e-3})
-        assert config.objective == name and config.lr == 1e-3
+        assert config.objective in (name, f"bundled:{name}-minatar-cpu") and config.lr == 1e-3
         assert config.num_envs == ppo.num_envs == 16  # PPO's [minihack] table underneath
 
 
@@ -106,3 +106,14 @@ def test_an_unknown_bundled_objective_names_what_ships():
 
     with pytest.raises(UnknownNameError, match="bundled objective"):
         build_objective("bundled:no-such-drift", {}, {}, torch.device("cpu"))
+
+
+@pytest.mark.parametrize("name, cls", [("lpo", LPO), ("talpo", TALPO)])
+def test_the_bundled_drift_networks_load_and_keep_the_constraints(name, cls):
+    from rlgen.agents.objectives import build_objective
+
+    obj = build_objective(f"bundled:{name}-minatar-cpu", {}, {"clip_coef": 0.2}, torch.device("cpu"))
+    assert type(obj) is cls and any(p.abs().sum() > 0 for p in obj.parameters())  # trained
+    ratio, adv = _samples(9)
+    assert obj.drift(ratio, adv, 0.5).min() >= 0
+    assert torch.all(obj.drift(torch.ones_like(adv), adv, 0.5) == 0)
