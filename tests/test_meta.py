@@ -114,3 +114,16 @@ def test_batched_and_sequential_lifetimes_score_alike(tmp_path, split_file):
     batched = evaluate_population(InProcess(), 1, lives, batched=True)
     sequential = evaluate_population(InProcess(), 2, lives, batched=False)
     assert batched == pytest.approx(sequential, abs=1e-6)
+
+
+def test_local_worker_processes_score_as_in_process():
+    """--workers N: a generation split over spawned processes scores as in this process."""
+    from rlgen.meta.backend import InProcess, make_backend
+    from rlgen.meta.lifetime import Lifetime
+    from rlgen.meta.train import evaluate_population
+
+    lives = [Lifetime(env="toy:identity", horizon=128, seed=s, objective="talpo", overrides=TINY)
+             for s in (0, 1)]
+    here = evaluate_population(InProcess(), 1, lives, batched=False)
+    there = evaluate_population(make_backend("local", 2), 2, lives, batched=False)
+    assert there == pytest.approx(here, abs=1e-6)
