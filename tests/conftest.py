@@ -14,6 +14,20 @@ def runs_root(tmp_path):
     return tmp_path / "runs"
 
 
+@pytest.fixture(scope="session")
+def toy_dataset(tmp_path_factory):
+    """Noisy-expert demonstrations on toy:identity (random play scores 0.25 normalized)."""
+    from rlgen.agents.loading import load_policy
+    from rlgen.data.collect import collect
+    from rlgen.registry import make_env_spec
+
+    out = tmp_path_factory.mktemp("data") / "toy"
+    spec = make_env_spec("toy:identity")
+    policy, behavior = load_policy("oracle:0.3", spec)
+    collect(spec, policy, out, 2000, num_envs=8, behavior=behavior, progress=False)
+    return str(out)
+
+
 def load_script(relative: str):
     """A script under scripts/ as a module (tests call its main() or reuse its settings)."""
     path = Path(__file__).resolve().parents[1] / "scripts" / relative

@@ -7,23 +7,11 @@ from conftest import interrupted_at_log
 
 from rlgen import train as T
 from rlgen.agents.factory import build_agent
-from rlgen.agents.loading import load_policy
-from rlgen.data.collect import collect
 from rlgen.registry import make_env_spec
 
 SMALL = {"batch_size": 64, "lr": 1e-3, "log_every": 10, "encoder": {"channels": [8], "out_dim": 32}}
 SEQ = {**SMALL, "context": 4, "layers": 2, "heads": 2, "d_model": 32, "dropout": 0.0, "batch_size": 32}
 AGENTS = {"bc": SMALL, "cql": {**SMALL, "alpha": 1.0}, "iql": SMALL, "bcq": SMALL, "dt": SEQ, "bct": SEQ}
-
-
-@pytest.fixture(scope="module")
-def toy_dataset(tmp_path_factory):
-    """Noisy-expert demonstrations on toy:identity (random play scores 0.25 normalized)."""
-    out = tmp_path_factory.mktemp("data") / "toy"
-    spec = make_env_spec("toy:identity")
-    policy, behavior = load_policy("oracle:0.3", spec)
-    collect(spec, policy, out, 2000, num_envs=8, behavior=behavior, progress=False)
-    return str(out)
 
 
 @pytest.mark.parametrize("agent", list(AGENTS))

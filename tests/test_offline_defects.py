@@ -165,15 +165,3 @@ def test_gciql_bootstraps_at_the_end_of_a_truncated_episode():
     assert torch.all(b["s2g"][:, :2] == 9.0)
     far = torch.linalg.norm(b["s2g"][:, :2] - b["sg"][:, 4:], dim=1) > 0.45
     assert far.any() and torch.all(b["bootstrap"][far] == 1)
-
-
-@pytest.fixture(scope="module")
-def toy_dataset(tmp_path_factory):
-    from rlgen.agents.loading import load_policy
-    from rlgen.data.collect import collect
-
-    out = tmp_path_factory.mktemp("data") / "toy"
-    spec = make_env_spec("toy:identity")
-    policy, behavior = load_policy("oracle:0.3", spec)
-    collect(spec, policy, out, 200, num_envs=4, behavior=behavior, progress=False)
-    return str(out)
