@@ -38,7 +38,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             name=args.name, runs_root=args.runs_root,
             overrides=dict(parse_override(o) for o in args.set or []),
             env_options=_env_options(args), dataset=args.dataset, evaluate=not args.no_eval,
-            episodes=args.episodes, splits=tuple(args.splits.split(",")), progress=not args.quiet)
+            episodes=args.episodes, splits=_splits(args.splits), progress=not args.quiet)
         run = T.train(req)
     print(f"run directory: {run.path}")
     if (run.path / "summary.json").exists():
@@ -48,6 +48,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _ci(ci: list[float], digits: int = 3) -> str:
     return f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+
+
+def _splits(text: str | None) -> tuple[str, ...] | None:
+    return tuple(s for s in text.split(",") if s) if text else None
 
 
 def _print_summary(summary: dict) -> None:
@@ -144,7 +148,7 @@ def cmd_data(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from rlgen.train import evaluate_run
 
-    summary = evaluate_run(args.run, tuple(args.splits.split(",")), args.episodes,
+    summary = evaluate_run(args.run, _splits(args.splits), args.episodes,
                            device=None if args.device == "auto" else args.device, seed=args.seed,
                            num_envs=args.num_envs, progress=not args.quiet)
     _print_summary(summary)
@@ -414,7 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="config override, TOML literal")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
     t.add_argument("--episodes", type=int, default=100, help="evaluation episodes per split")
-    t.add_argument("--splits", default="train,val,test")
+    t.add_argument("--splits", help="comma-separated evaluation splits (default: every split the "
+                   "env declares, e.g. train,val,test and BabyAI's test_instructions)")
     t.add_argument("--no-eval", action="store_true", help="skip the final evaluation")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(fn=cmd_train)
@@ -462,7 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="evaluate a run on listed levels of its splits")
     e.add_argument("run")
-    e.add_argument("--splits", default="train,val,test")
+    e.add_argument("--splits", help="comma-separated (default: every split the env declares)")
     e.add_argument("--episodes", type=int, default=100)
     e.add_argument("--num-envs", type=int, default=8)
     e.add_argument("--seed", type=int, default=0)

@@ -12,7 +12,7 @@ from rlgen.config import parse_count, to_dict
 from rlgen.registry import agent_class, make_env_spec
 from rlgen.runs import RunDir
 
-DEFAULT_SPLITS = ("train", "val", "test")
+DEFAULT_SPLITS = ("train", "val", "test")  # what a run recorded before splits were resolved
 
 
 @dataclass
@@ -29,7 +29,8 @@ class TrainRequest:
     dataset: str | None = None
     evaluate: bool = True
     episodes: int = 100
-    splits: tuple[str, ...] = DEFAULT_SPLITS
+    #: evaluation splits; None: every split the env declares (e.g. BabyAI's test_instructions)
+    splits: tuple[str, ...] | None = None
     progress: bool = True
 
 
@@ -51,9 +52,10 @@ def start_run(req: TrainRequest) -> tuple[RunDir, dict[str, Any]]:
         steps = parse_count(req.steps, "steps")
     else:
         steps = parse_count(preset_steps, "steps") if preset_steps is not None else _default_steps(cls)
+    splits = tuple(req.splits) if req.splits else tuple(spec.splits.splits)
     if req.evaluate:
         parse_count(req.episodes, "episodes")
-        for split in req.splits:
+        for split in splits:
             spec.splits[split]  # unknown split names fail here, not after training
     name = req.name or f"{req.agent}-{spec.task or spec.family}-s{req.seed}-" + \
         dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -61,7 +63,7 @@ def start_run(req: TrainRequest) -> tuple[RunDir, dict[str, Any]]:
         "agent": req.agent, "env": spec.id, "seed": req.seed, "device": req.device,
         "steps": steps, "dataset": str(Path(req.dataset).resolve()) if req.dataset else None,
         "env_options": spec.options, "agent_config": to_dict(config),
-        "eval": {"enabled": req.evaluate, "episodes": req.episodes, "splits": list(req.splits)},
+        "eval": {"enabled": req.evaluate, "episodes": req.episodes, "splits": list(splits)},
     }
     run = RunDir.create(req.runs_root, name, unique=req.name is None)
     run.write_config(resolved)
@@ -99,7 +101,7 @@ def continue_run(run: RunDir, resolved: dict[str, Any], device: str | None = Non
     return run
 
 
-def evaluate_run(run: RunDir | str | Path, splits: tuple[str, ...] = DEFAULT_SPLITS,
+def evaluate_run(run: RunDir | str | Path, splits: tuple[str, ...] | None = None,
                  episodes: int = 100, agent=None, device: str | None = None, seed: int = 0,
                  num_envs: int = 8, progress: bool = True) -> dict[str, Any]:
     from rlgen.eval.evaluate import evaluate
@@ -113,6 +115,7 @@ def evaluate_run(run: RunDir | str | Path, splits: tuple[str, ...] = DEFAULT_SPL
             raise FileNotFoundError(f"{run.path} has no checkpoint to evaluate")
         agent.load_state(state)
     spec = agent.spec
+    splits = tuple(splits) if splits else tuple(spec.splits.splits)
     for split in splits:
         spec.splits[split]  # unknown split names fail before any episode runs
     records, summary = evaluate(agent.policy(seed=seed), spec, splits, episodes, num_envs=num_envs,

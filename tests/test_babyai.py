@@ -206,3 +206,18 @@ def test_bot_demonstrations_train_bc_from_the_cli(tmp_path, capsys):
                    "--splits", "train,test_instructions"])
     assert rc in (0, None)
     assert "test_instructions:" in capsys.readouterr().out
+
+
+def test_training_evaluates_every_declared_split_by_default(tmp_path):
+    """With no --splits, a run is scored on every split the env declares, so the held-out
+    instructions appear in the summary next to train and test seeds."""
+    import json
+
+    from rlgen import train as T
+
+    run = T.train(T.TrainRequest("ppo", "babyai:GoToLocal", steps=128, name="s",
+                                 runs_root=str(tmp_path), episodes=2, progress=False,
+                                 overrides={"num_envs": 4, "num_steps": 32, "minibatches": 2,
+                                            "epochs": 1}))
+    summary = json.loads((run.path / "summary.json").read_text())
+    assert list(summary["splits"]) == ["train", "val", "test", "test_instructions"]
