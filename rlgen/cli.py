@@ -284,7 +284,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise ValueError("--workers must be at least 1")
     sweep = load_sweep(args.sweep, args.variant)
     out = args.out or str(Path("runs") / "sweeps" / (sweep.name + (f"-{args.variant}" if args.variant else "")))
-    result = run_sweep(sweep, out, args.backend, args.workers, args.retry_failed, not args.quiet)
+    try:
+        result = run_sweep(sweep, out, args.backend, args.workers, args.retry_failed, not args.quiet)
+    except KeyboardInterrupt:
+        print(f"\nrlgen: interrupted; rerun the same command to resume the sweep in {out}",
+              file=sys.stderr)
+        return 130
     print(f"sweep {sweep.name}: {len(result.trials)} trials, {result.count('done')} done, "
           f"{result.count('failed')} failed ({result.skipped} skipped as already done or failed); "
           f"manifest: {Path(out) / 'manifest.json'}")
