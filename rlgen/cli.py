@@ -293,9 +293,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(f"sweep {sweep.name}: {len(result.trials)} trials, {result.count('done')} done, "
           f"{result.count('failed')} failed ({result.skipped} skipped as already done or failed); "
           f"manifest: {Path(out) / 'manifest.json'}")
-    for name, s in result.states.items():
-        if s["state"] == "failed":
-            print(f"failed: {name}: {s.get('error')}")
+    for name, error in result.failed().items():
+        print(f"failed: {name}: {error}")
     loaded = R.load_summaries(result.done_runs())
     for line in loaded.problems:
         print(line)

@@ -81,7 +81,8 @@ def test_expansion_names_and_variants(tmp_path):
     assert trials[0].params["overrides"]["num_envs"] == 4  # the axis merges into base overrides
     assert {t.params["episodes"] for t in expand(load_sweep(path, "cpu"))} == {2}
     assert len(expand(load_sweep(path, "paper"))) == 6
-    plain = expand(load_sweep(_ppo_seeds(tmp_path / "..")))
+    (tmp_path / "plain").mkdir()
+    plain = expand(load_sweep(_ppo_seeds(tmp_path / "plain")))
     assert [t.name for t in plain] == ["ppo-toy-identity-s0", "ppo-toy-identity-s1"]
 
 
@@ -145,6 +146,11 @@ def test_a_failing_trial_is_recorded_and_retried_only_when_asked(tmp_path, capsy
     after = _manifest(out)
     assert {n: t["attempts"] for n, t in after.items()} == \
         {n: 2 if n in failed else 1 for n in trials}
+    changed = _ppo_seeds(tmp_path, '"overrides.epochs" = [1, "x"]').read_text().replace(
+        "episodes = 4", "episodes = 5")
+    _write(tmp_path, "ppo", changed)
+    assert main(argv) == 2  # the same trial names with other parameters: refused, not mixed
+    assert "was run with other parameters" in capsys.readouterr().err
 
 
 def test_killed_driver_resumes_and_reports_as_an_uninterrupted_sweep(tmp_path, capsys):

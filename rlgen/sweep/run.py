@@ -60,7 +60,11 @@ class SweepResult:
     skipped: int = 0
 
     def count(self, state: str) -> int:
-        return sum(s["state"] == state for s in self.states.values())
+        return sum(self.states[t.name]["state"] == state for t in self.trials)
+
+    def failed(self) -> dict[str, str | None]:
+        return {t.name: self.states[t.name].get("error") for t in self.trials
+                if self.states[t.name]["state"] == "failed"}
 
     def done_runs(self) -> list[Path]:
         return [Path(self.states[t.name]["run"]) for t in self.trials
