@@ -11,7 +11,6 @@ import json
 import platform
 import time
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,9 +112,6 @@ def _datasets(trials: list[Trial], sweep: Sweep, progress: bool) -> dict[str, st
     return out
 
 
-#: called with (trial name, result) after each finished trial is recorded (tests interrupt here)
-after_trial: Callable[[str, dict[str, Any]], None] | None = None
-
 
 def run_sweep(sweep: Sweep, out: str | Path, backend: str = "local", workers: int = 1,
               retry_failed: bool = False, progress: bool = True) -> SweepResult:
@@ -141,10 +137,8 @@ def run_sweep(sweep: Sweep, out: str | Path, backend: str = "local", workers: in
             result.skipped += 1
         else:
             todo.append(t)
-            manifest.trials.setdefault(t.name, {}).update(
-                state="pending", params=t.params, attempts=manifest.trials.get(t.name, {}).get("attempts", 0))
-    for t in trials:  # trials skipped above still show in a fresh manifest's listing
-        manifest.trials.setdefault(t.name, {"state": "pending", "params": t.params, "attempts": 0})
+            entry = manifest.trials.setdefault(t.name, {"attempts": 0})
+            entry.update(state="pending", params=t.params)
     manifest.save()
     datasets = _datasets(todo, sweep, progress)
     jobs = [{"name": t.name, "params": t.params, "out": str(out), "dataset": datasets[t.name]}
@@ -163,8 +157,6 @@ def run_sweep(sweep: Sweep, out: str | Path, backend: str = "local", workers: in
             if bar is not None:
                 bar.update(1)
             _postfix(bar, result)
-            if after_trial is not None:
-                after_trial(todo[i].name, res)
     finally:
         if bar is not None:
             bar.close()
