@@ -279,6 +279,39 @@ def cmd_meta_test(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from rlgen.eval import report as R
+    from rlgen.sweep.run import run_sweep
+    from rlgen.sweep.spec import load_sweep
+
+    if args.workers < 1:
+        raise ValueError("--workers must be at least 1")
+    sweep = load_sweep(args.sweep, args.variant)
+    out = args.out or str(Path("runs") / "sweeps" / (sweep.name + (f"-{args.variant}" if args.variant else "")))
+    try:
+        result = run_sweep(sweep, out, args.backend, args.workers, args.retry_failed, not args.quiet)
+    except KeyboardInterrupt:
+        print(f"\nrlgen: interrupted; rerun the same command to resume the sweep in {out}",
+              file=sys.stderr)
+        return 130
+    print(f"sweep {sweep.name}: {len(result.trials)} trials, {result.count('done')} done, "
+          f"{result.count('failed')} failed ({result.skipped} skipped as already done or failed); "
+          f"manifest: {Path(out) / 'manifest.json'}")
+    for name, error in result.failed().items():
+        print(f"failed: {name}: {error}")
+    loaded = R.load_summaries(result.done_runs())
+    for line in loaded.problems:
+        print(line)
+    if loaded.summaries:
+        text = R.report(loaded.summaries)
+        print(text)
+        (Path(out) / "report.md").write_text(text + "\n")
+    if result.count("failed"):
+        print("rerun with --retry-failed to retry the failed trials")
+        return 1
+    return 0
+
+
 def cmd_calm_serve(args: argparse.Namespace) -> int:
     from rlgen.calm.serve import serve
 
@@ -534,6 +567,15 @@ def build_parser() -> argparse.ArgumentParser:
     mte.add_argument("--workers", type=int, default=1)
     mte.add_argument("--quiet", action="store_true")
     mte.set_defaults(fn=cmd_meta_test)
+    sw = sub.add_parser("sweep", help="run a sweep file's trials (sweeps/<name>.toml), resumably")
+    sw.add_argument("sweep", metavar="FILE_OR_NAME", help="sweeps/<name>.toml or its name")
+    sw.add_argument("--variant", help="a [variants.<name>] table of the file (e.g. cpu, paper)")
+    sw.add_argument("--backend", default="local", help="where trials run (this slice: local)")
+    sw.add_argument("--workers", type=int, default=1, help="local worker processes")
+    sw.add_argument("--out", help="sweep folder (default runs/sweeps/<name>[-<variant>])")
+    sw.add_argument("--retry-failed", action="store_true", help="rerun trials that failed before")
+    sw.add_argument("--quiet", action="store_true")
+    sw.set_defaults(fn=cmd_sweep)
     _add_calm_parsers(sub)
     return p
 

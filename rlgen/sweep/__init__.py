@@ -1,0 +1,1 @@
+"""`rlgen sweep`: declarative grids of ordinary runs (sweeps/<name>.toml), run resumably."""

@@ -1,0 +1,177 @@
+"""Run a sweep's trials on a backend, resumably: `OUT/manifest.json` (rewritten atomically
+after every state change) records each trial's state, host, wall time and error.
+
+A rerun skips done trials, resumes interrupted ones (`running`/`pending`) from their
+checkpoints, and reruns failed ones only when asked; a failing trial never stops the others.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rlgen.runs import write_json
+from rlgen.sweep.spec import Sweep, Trial, expand
+
+STATES = ("pending", "running", "done", "failed")
+
+
+def run_trial(job: dict[str, Any]) -> dict[str, Any]:
+    """One trial as an ordinary run directory `job["out"]/<name>`: started if absent, resumed
+    if it has a config but no summary. Module-level so worker processes can receive it."""
+    from rlgen import train as T
+
+    start = time.perf_counter()
+    path = Path(job["out"]) / job["name"]
+    p = job["params"]
+    result: dict[str, Any] = {"host": platform.node(), "run": str(path), "error": None}
+    try:
+        if (path / "summary.json").exists():
+            pass
+        elif (path / "config.toml").exists():
+            T.resume(path, progress=False)
+        else:
+            T.train(T.TrainRequest(
+                agent=p["agent"], env=p["env"], steps=p["steps"], seed=int(p["seed"]),
+                device=p["device"], name=job["name"], runs_root=job["out"],
+                overrides=p["overrides"], env_options=p["env_options"], dataset=job["dataset"],
+                evaluate=bool(p["evaluate"]), episodes=int(p["episodes"]),
+                splits=tuple(p["splits"]), progress=False))
+        result["state"] = "done"
+    except Exception as e:  # recorded in the manifest; the other trials go on
+        result["state"] = "failed"
+        result["error"] = f"{type(e).__name__}: {e}"
+        result["traceback"] = traceback.format_exc(limit=8)
+    result["wall_s"] = round(time.perf_counter() - start, 3)
+    return result
+
+
+@dataclass
+class SweepResult:
+    out: Path
+    trials: list[Trial]
+    states: dict[str, dict[str, Any]] = field(default_factory=dict)
+    skipped: int = 0
+
+    def count(self, state: str) -> int:
+        return sum(self.states[t.name]["state"] == state for t in self.trials)
+
+    def failed(self) -> dict[str, str | None]:
+        return {t.name: self.states[t.name].get("error") for t in self.trials
+                if self.states[t.name]["state"] == "failed"}
+
+    def done_runs(self) -> list[Path]:
+        return [Path(self.states[t.name]["run"]) for t in self.trials
+                if self.states[t.name]["state"] == "done"]
+
+
+class Manifest:
+    def __init__(self, out: Path, sweep: Sweep):
+        self.path = out / "manifest.json"
+        data = json.loads(self.path.read_text()) if self.path.exists() else {}
+        self.trials: dict[str, dict[str, Any]] = data.get("trials", {})
+        self.header = {"sweep": str(sweep.path.resolve()), "name": sweep.name,
+                       "variant": sweep.variant}
+
+    def update(self, name: str, **fields: Any) -> None:
+        self.trials.setdefault(name, {}).update(fields, updated=time.time())
+        self.save()
+
+    def save(self) -> None:
+        write_json(self.path, {**self.header, "trials": self.trials})
+
+
+def _datasets(trials: list[Trial], sweep: Sweep, progress: bool) -> dict[str, str | None]:
+    """Dataset folder per trial; each recipe is built (or found in the cache) once, here."""
+    from rlgen.data import recipes
+
+    built: dict[str, str] = {}
+    out: dict[str, str | None] = {}
+    for t in trials:
+        recipe = t.params.get("recipe")
+        if recipe is None:
+            out[t.name] = t.params.get("dataset")
+            continue
+        if t.params.get("dataset"):
+            raise ValueError(f"trial {t.name} names both a dataset and a recipe")
+        ref = str(recipe)
+        if ref.endswith(".toml") and not Path(ref).is_absolute():
+            ref = str(sweep.path.parent / ref)
+        if ref not in built:
+            paths = recipes.build(recipes.load_recipe(ref), progress=progress)
+            if len(paths) != 1:
+                raise ValueError(f"recipe {recipe} makes {len(paths)} datasets: a sweep trial "
+                                 "needs one (sweep its variants as an axis instead)")
+            built[ref] = str(paths[0])
+        out[t.name] = built[ref]
+    return out
+
+
+
+def run_sweep(sweep: Sweep, out: str | Path, backend: str = "local", workers: int = 1,
+              retry_failed: bool = False, progress: bool = True) -> SweepResult:
+    from rlgen.meta.backend import make_backend
+
+    runner = make_backend(backend, workers)
+    out = Path(out)
+    trials = expand(sweep)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = Manifest(out, sweep)
+    for t in trials:
+        old = manifest.trials.get(t.name)
+        if old is not None and old.get("params") != json.loads(json.dumps(t.params, default=str)):
+            raise ValueError(f"trial {t.name} in {manifest.path} was run with other parameters; "
+                             "use another --out for the changed sweep")
+    result = SweepResult(out, trials, manifest.trials)
+    todo = []
+    for t in trials:
+        state = manifest.trials.get(t.name, {}).get("state", "pending")
+        if state == "done" and Path(manifest.trials[t.name]["run"]).exists():
+            result.skipped += 1
+        elif state == "failed" and not retry_failed:
+            result.skipped += 1
+        else:
+            todo.append(t)
+            entry = manifest.trials.setdefault(t.name, {"attempts": 0})
+            entry.update(state="pending", params=t.params)
+    manifest.save()
+    datasets = _datasets(todo, sweep, progress)
+    jobs = [{"name": t.name, "params": t.params, "out": str(out), "dataset": datasets[t.name]}
+            for t in todo]
+    bar = _bar(len(trials), result.skipped, progress)
+
+    def started(i: int) -> None:
+        name = todo[i].name
+        manifest.update(name, state="running", attempts=manifest.trials[name]["attempts"] + 1,
+                        started=time.time())
+        _postfix(bar, result)
+
+    try:
+        for i, res in runner.imap(run_trial, jobs, on_start=started):
+            manifest.update(todo[i].name, **res)
+            if bar is not None:
+                bar.update(1)
+            _postfix(bar, result)
+    finally:
+        if bar is not None:
+            bar.close()
+    return result
+
+
+def _bar(total: int, initial: int, progress: bool):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="trial", desc="sweep")
+
+
+def _postfix(bar, result: SweepResult) -> None:
+    if bar is not None:
+        bar.set_postfix(done=result.count("done"), running=result.count("running"),
+                        failed=result.count("failed"), refresh=True)

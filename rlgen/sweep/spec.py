@@ -1,0 +1,173 @@
+"""Sweep files (`sweeps/<name>.toml`) and their expansion into named trials.
+
+A sweep file has a `[base]` run, an optional `[axes]` grid (key -> list of values), an
+optional `[[trials]]` list (each entry overrides base fields; every entry is crossed with the
+grid) and optional `[variants.<name>]` tables that override base fields (and may replace axes
+under `axes`). Keys are base fields, `seed`, or dotted `overrides.<key>` / `env_options.<key>`.
+Files under sweeps/ without `[base]` (e.g. meta-training splits with `[meta_test]`) are not
+sweeps and are never listed as such.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rlgen.errors import UnknownNameError
+from rlgen.paths import spec_root
+
+#: fields of a trial and their defaults; `dataset` is a folder, `recipe` a dataset recipe
+#: (name under datasets/ or a .toml path relative to the sweep file) built once before use.
+FIELDS: dict[str, Any] = {
+    "agent": None, "env": None, "seed": 0, "steps": None, "episodes": 100,
+    "splits": ["train", "val", "test"], "dataset": None, "recipe": None, "device": "cpu",
+    "evaluate": True, "overrides": {}, "env_options": {},
+}
+TABLES = ("overrides", "env_options")
+NAME_KEYS = ("agent", "env", "seed")
+
+
+@dataclass(frozen=True)
+class Trial:
+    name: str
+    params: dict[str, Any]
+
+
+@dataclass
+class Sweep:
+    name: str
+    path: Path
+    variant: str | None
+    base: dict[str, Any]
+    axes: dict[str, list[Any]]
+    trials: list[dict[str, Any]]
+
+
+def _is_sweep(path: Path) -> bool:
+    try:
+        return "base" in tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
+
+
+def sweep_names() -> list[str]:
+    return sorted(p.stem for p in (spec_root() / "sweeps").glob("*.toml") if _is_sweep(p))
+
+
+def sweep_path(name_or_path: str | Path) -> Path:
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.exists():
+            raise FileNotFoundError(f"sweep file {path} does not exist")
+        return path
+    path = spec_root() / "sweeps" / f"{name_or_path}.toml"
+    if not path.exists() or not _is_sweep(path):
+        raise UnknownNameError("sweep", str(name_or_path), sweep_names())
+    return path
+
+
+def _check_key(key: str, where: str) -> None:
+    head, _, rest = key.partition(".")
+    if key in FIELDS or (head in TABLES and rest):
+        return
+    known = list(FIELDS) + [f"{t}.<key>" for t in TABLES]
+    raise UnknownNameError(f"sweep key in {where}", key, known)
+
+
+def _set(params: dict[str, Any], key: str, value: Any) -> None:
+    """Set a field, or a (nested) dotted key inside `overrides` / `env_options`; a table given
+    for a table field merges into it rather than replacing it."""
+    parts = key.split(".")
+    target = params
+    for p in parts[:-1]:
+        target = target.setdefault(p, {})
+    if isinstance(value, dict) and isinstance(target.get(parts[-1]), dict):
+        for k, v in value.items():
+            _set(target, f"{parts[-1]}.{k}", v)
+    else:
+        target[parts[-1]] = copy.deepcopy(value)
+
+
+def _apply(params: dict[str, Any], table: dict[str, Any], where: str) -> None:
+    for key, value in table.items():
+        _check_key(key, where)
+        _set(params, key, value)
+
+
+def load_sweep(name_or_path: str | Path, variant: str | None = None) -> Sweep:
+    path = sweep_path(name_or_path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"{path}: {e}") from e
+    if "base" not in data:
+        raise ValueError(f"{path} is not a sweep file (no [base] table)")
+    unknown = set(data) - {"base", "axes", "trials", "variants", "description"}
+    if unknown:
+        raise UnknownNameError(f"table in sweep file {path.name}", sorted(unknown)[0],
+                               ["base", "axes", "trials", "variants", "description"])
+    base = copy.deepcopy(FIELDS)
+    _apply(base, data["base"], "[base]")
+    axes = dict(data.get("axes", {}))
+    variants = data.get("variants", {})
+    if variant is not None:
+        if variant not in variants:
+            raise UnknownNameError(f"variant of sweep {path.stem}", variant, list(variants))
+        table = dict(variants[variant])
+        axes.update(table.pop("axes", {}))
+        _apply(base, table, f"[variants.{variant}]")
+    for key, values in axes.items():
+        _check_key(key, "[axes]")
+        if not isinstance(values, list) or not values:
+            raise ValueError(f"{path}: axis {key!r} must be a non-empty list of values")
+    trials = list(data.get("trials", []))
+    for i, entry in enumerate(trials):
+        for key in entry:
+            _check_key(key, f"[[trials]] #{i + 1}")
+    return Sweep(path.stem, path, variant, base, axes, trials)
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in str(text)).strip("-")
+
+
+def trial_name(params: dict[str, Any], base: dict[str, Any]) -> str:
+    """`agent-env-sSEED`, plus a short hash of every other parameter that differs from the
+    base run: it depends on the trial's own values only, so a rerun finds the same name."""
+    env = _slug(params["env"]).replace(":", "-")
+    name = f"{_slug(params['agent'])}-{env}-s{params['seed']}"
+    diff = {k: v for k, v in params.items() if k not in NAME_KEYS and v != base.get(k)}
+    if diff:
+        digest = hashlib.sha1(json.dumps(diff, sort_keys=True, default=str).encode()).hexdigest()
+        name += "-" + digest[:6]
+    return name
+
+
+def expand(sweep: Sweep) -> list[Trial]:
+    """Every [[trials]] entry (or the base alone) crossed with the [axes] grid, in file order."""
+    keys = list(sweep.axes)
+    out: list[Trial] = []
+    seen: dict[str, dict[str, Any]] = {}
+    for entry in sweep.trials or [{}]:
+        for values in itertools.product(*(sweep.axes[k] for k in keys)):
+            params = copy.deepcopy(sweep.base)
+            _apply(params, entry, "[[trials]]")
+            for key, value in zip(keys, values, strict=True):
+                _set(params, key, value)
+            for required in ("agent", "env"):
+                if not params.get(required):
+                    raise ValueError(f"{sweep.path}: a trial has no {required} (set it in [base])")
+            name = trial_name(params, sweep.base)
+            if name in seen:
+                if seen[name] == params:
+                    raise ValueError(f"{sweep.path}: trial {name} is listed twice")
+                name = trial_name(params, {})  # same agent/env/seed, differing elsewhere
+            seen[name] = params
+            out.append(Trial(name, params))
+    return out
