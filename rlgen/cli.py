@@ -192,6 +192,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     if args.env and args.what != "agents":
         raise ValueError("--env filters `rlgen list agents` only")
+    tables = {"objectives": "objective", "wrappers": "training wrapper", "judges": "judge"}
+    if args.what in tables:
+        from rlgen.registry import TABLES, load_entry_point
+
+        for name, entry in TABLES[tables[args.what]].items():
+            doc = (load_entry_point(entry).__doc__ or "").strip().splitlines()
+            print(f"{name:10} {doc[0] if doc else ''}")
+        return 0
     if args.what == "envs":
         for name in ENV_FAMILIES:
             try:
@@ -436,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="rlgen", description="Train on some levels, test on held-out ones.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    t = sub.add_parser("train", help="train an agent, then evaluate it on train/val/test levels")
+    t = sub.add_parser("train", help="train an agent, then evaluate it on its env's splits")
     t.add_argument("--agent", help="agent name (rlgen list agents)")
     t.add_argument("--env", help="env spec family:task (rlgen list envs)")
     t.add_argument("--distribution-mode", choices=["easy", "hard"], help="Procgen difficulty (default easy)")
@@ -522,8 +530,8 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     cp.set_defaults(fn=cmd_compare)
 
-    ls = sub.add_parser("list", help="list registered envs or agents")
-    ls.add_argument("what", choices=["envs", "agents"])
+    ls = sub.add_parser("list", help="list registered envs, agents, objectives, wrappers or judges")
+    ls.add_argument("what", choices=["envs", "agents", "objectives", "wrappers", "judges"])
     ls.add_argument("--env", help="list only the agents that can train on this env spec")
     ls.add_argument("--env-opt", action="append", metavar="KEY=VALUE", help="env option for --env")
     ls.set_defaults(fn=cmd_list)

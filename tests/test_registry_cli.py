@@ -50,3 +50,15 @@ def test_argparse_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as e:
         main(["train", "--agent", "ppo", "--env", "procgen:coinrun", "--distribution-mode", "medium"])
     assert e.value.code == 2
+
+
+@pytest.mark.parametrize("what, table", [("objectives", "objective"),
+                                         ("wrappers", "training wrapper"), ("judges", "judge")])
+def test_list_describes_every_registered_entry(what, table, capsys):
+    from rlgen.cli import main
+    from rlgen.registry import TABLES
+
+    assert main(["list", what]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[0] for line in lines] == list(TABLES[table])
+    assert all(len(line.split()) > 2 for line in lines)  # each has a one-line description

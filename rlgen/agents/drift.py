@@ -46,7 +46,8 @@ class DriftObjective(nn.Module):
 
 
 class DPO(DriftObjective):
-    """Discovered Policy Optimisation's closed-form drift:
+    """Discovered Policy Optimisation's closed-form drift (Lu et al. 2022), α = 2, β = 0.6.
+
     A >= 0: relu((r-1)A - α tanh((r-1)A/α)); A < 0: relu(log r·A - β tanh(log r·A/β))."""
 
     def __init__(self, alpha: float = 2.0, beta: float = 0.6):
@@ -62,8 +63,10 @@ class DPO(DriftObjective):
 
 
 class LPO(DriftObjective):
-    """Learned Policy Optimisation: D = relu(f(x) - 1e-4 [+ D_PPO]), f a bias-free
-    Dense(in→hidden)–tanh–Dense(hidden→1) network over the drift features x. With `ppo_init`
+    """Learned Policy Optimisation (Lu et al. 2022): a drift network over 8 ratio/advantage features.
+
+    D = relu(f(x) - 1e-4 [+ D_PPO]), f a bias-free Dense(in→hidden)–tanh–Dense(hidden→1)
+    network over the drift features x. With `ppo_init`
     (as Goldie et al. and Lu et al.'s --ppo-init), zero weights give PPO's drift."""
 
     progress_features = False
@@ -92,7 +95,7 @@ class LPO(DriftObjective):
 
 
 class TALPO(LPO):
-    """Temporally-aware LPO: the features, and the features times training progress n/N."""
+    """Temporally-aware LPO (Jackson et al. 2024): the features, and the features times n/N."""
 
     progress_features = True
 

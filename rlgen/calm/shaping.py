@@ -42,7 +42,9 @@ def _action_names(envs: gym.vector.VectorEnv, spec: Any) -> tuple[str, ...]:
 
 
 class CalmShaping(gym.vector.VectorWrapper):
-    """`judge` is a Judge or a spec string ("oracle", "llamacpp", "replay:FILE", ...; extra
+    """CALM's shaping: + beta for each subgoal the judge says a step achieved (training only).
+
+    `judge` is a Judge or a spec string ("oracle", "llamacpp", "replay:FILE", ...; extra
     keyword arguments go to it). `subgoals` and `view` pick the prompt (PromptConfig)."""
 
     def __init__(self, envs: gym.vector.VectorEnv, judge: str | Judge = "oracle",

@@ -12,6 +12,7 @@ from rlgen.calm.llama import model_name, resolve_model, start_server
 
 
 class LlamaCppJudge(LLMJudge):
+    """llama.cpp in-process (xllamacpp) on any GGUF file; the bundled SmolLM2-135M by default."""
     name = "llamacpp"
 
     def __init__(self, model_path: str | os.PathLike | None = None, *, n_ctx: int = 4096,

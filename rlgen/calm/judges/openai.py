@@ -44,6 +44,7 @@ def api_base(url: str) -> str:
 
 
 class OpenAIJudge(LLMJudge):
+    """Any OpenAI-compatible /v1/chat/completions endpoint (vLLM, llama.cpp's server, a hosted API)."""
     name = "openai"
 
     def __init__(self, base_url: str | None = None, model: str | None = None,

@@ -16,6 +16,7 @@ from rlgen.calm.parse import parse_answer
 
 
 class OracleJudge(Judge):
+    """Ground truth from the env's own events (key picked up, door opened); no model."""
     name = "oracle"
     model = "oracle"
     reads_prompt = False

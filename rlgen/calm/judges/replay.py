@@ -25,6 +25,7 @@ from rlgen.calm.judges.base import (
 
 
 class ReplayJudge(Judge):
+    """Answers from a recorded answer cache (JSONL), bit for bit; a prompt it lacks is an error."""
     name = "replay"
 
     def __init__(self, path: str | os.PathLike, model: str | None = None,
