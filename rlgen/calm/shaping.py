@@ -1,9 +1,9 @@
 """CALM's auxiliary reward for training envs: r' = r + beta * r_int, where r_int counts the
 subgoals the judge says a step achieved, each at most once per episode by default.
 
-A `VectorWrapper` over the batch of training envs, following the training-wrapper contract of
-rlgen.envs.wrappers on the main line (shaped reward out, the env's own reward kept in
-`info["extrinsic_reward"]`, which agents log as the training return); `info["intrinsic_reward"]`
+A `RewardShaping` training wrapper (rlgen.envs.wrappers: a vector wrapper over the batch of
+training envs; shaped reward out, the env's own reward kept in `info["extrinsic_reward"]`,
+which agents log as the training return); `info["intrinsic_reward"]`
 holds r_int per env. Each vector step judges all envs' transitions in one batch (one call per
 step for a language model, through its answer cache). It needs same-step autoreset (what rlgen's
 families build): the transition that ends an episode is judged on `final_obs`.
@@ -24,8 +24,9 @@ from rlgen.calm.judges.base import Judge, JudgeRequest
 from rlgen.calm.prompts import PromptConfig, transition_prompt
 from rlgen.calm.score import match_subgoal
 from rlgen.calm.transition import Transition
+from rlgen.envs.wrappers import RewardShaping
 
-EXTRINSIC, INTRINSIC = "extrinsic_reward", "intrinsic_reward"
+INTRINSIC = "intrinsic_reward"
 
 
 def _action_names(envs: gym.vector.VectorEnv, spec: Any) -> tuple[str, ...]:
@@ -41,7 +42,7 @@ def _action_names(envs: gym.vector.VectorEnv, spec: Any) -> tuple[str, ...]:
     raise ValueError("CalmShaping needs action_names= or spec= for this vector env")
 
 
-class CalmShaping(gym.vector.VectorWrapper):
+class CalmShaping(RewardShaping):
     """CALM's shaping: + beta for each subgoal the judge says a step achieved (training only).
 
     `judge` is a Judge or a spec string ("oracle", "llamacpp", "replay:FILE", ...; extra
@@ -90,8 +91,7 @@ class CalmShaping(gym.vector.VectorWrapper):
         return [{match_subgoal(k) or k.lower() for k, v in j.verdict.subgoals.items() if v}
                 for j in self.judge.judge(reqs)]
 
-    def step(self, actions):
-        obs, rewards, terminations, truncations, infos = self.env.step(actions)
+    def bonus(self, obs, actions, rewards, terminations, truncations, infos) -> np.ndarray:
         ended = np.logical_or(terminations, truncations)
         final, has_final = infos.get("final_obs"), infos.get("_final_obs")
         after = [final[i] if ended[i] and final is not None and has_final[i]
@@ -108,8 +108,5 @@ class CalmShaping(gym.vector.VectorWrapper):
                 self._start(i, self._slice(obs, i))  # obs holds the next episode's first step
             else:
                 self._obs[i], self._prev[i], self._t[i] = after[i], int(acts[i]), self._t[i] + 1
-        infos = dict(infos)
-        extrinsic = np.asarray(infos.get(EXTRINSIC, rewards), dtype=np.float64)
-        infos[EXTRINSIC], infos[INTRINSIC] = extrinsic, intrinsic
-        shaped = np.asarray(rewards, dtype=np.float64) + self.beta * intrinsic
-        return obs, shaped, terminations, truncations, infos
+        infos[INTRINSIC] = intrinsic  # RewardShaping hands over its own copy of the infos
+        return self.beta * intrinsic
