@@ -10,7 +10,6 @@ probability that the discovered objective improves on PPO (rliable, averaged ove
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -108,46 +107,36 @@ def _matrix(done, method: str, pairs, seeds: int) -> np.ndarray:
 
 def summarize(done: dict[tuple, float], split: MetaSplit, methods: list[str], discovered: str,
               horizon: int) -> dict[str, Any]:
-    from rliable import library as rly
-    from rliable import metrics
-
-    from rlgen.eval.stats import iqm
+    from rlgen.eval import stats
 
     pairs = list(split.test)
     seeds = 1 + max(s for (_, _, _, s) in done)
     mats = {m: _matrix(done, m, pairs, seeds) for m in methods}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        point, ci = rly.get_interval_estimates(
-            mats, lambda x: np.array([iqm(x), float(np.mean(x))]), reps=2000,
-            random_state=np.random.RandomState(0))
+    iqm = {m: stats.iqm_with_ci(mats[m]) for m in methods}
+    mean = {m: stats.mean_with_ci(mats[m]) for m in methods}
     rows = ["| method | IQM [95% CI] | mean [95% CI] |", "|---|---|---|"]
     for m in methods:
-        rows.append(f"| {m} | {point[m][0]:.3f} [{ci[m][0, 0]:.3f}, {ci[m][1, 0]:.3f}] | "
-                    f"{point[m][1]:.3f} [{ci[m][0, 1]:.3f}, {ci[m][1, 1]:.3f}] |")
-    poi = {}
-    if "ppo" in mats and discovered in mats:
-        poi["ppo"] = float(metrics.probability_of_improvement(mats[discovered], mats["ppo"]))
+        rows.append(f"| {m} | {iqm[m][0]:.3f} [{iqm[m][1][0]:.3f}, {iqm[m][1][1]:.3f}] | "
+                    f"{mean[m][0]:.3f} [{mean[m][1][0]:.3f}, {mean[m][1][1]:.3f}] |")
     note = (f"Normalized return on test levels after training; IQM and mean over {seeds} seeds x "
             f"{len(pairs)} held-out (env, horizon) pairs, stratified bootstrap over seeds.")
     table = "\n".join([note, "", *rows])
-    if poi:
-        table += f"\n\nP({discovered} > ppo), averaged over held-out pairs: {poi['ppo']:.3f}"
-    curve = {m: {} for m in methods}
+    poi = None
+    if "ppo" in mats and discovered in mats:
+        poi = stats.probability_of_improvement(mats[discovered], mats["ppo"])
+        table += (f"\n\nP({discovered} > ppo), averaged over held-out pairs: {poi[0]:.3f} "
+                  f"[{poi[1][0]:.3f}, {poi[1][1]:.3f}]")
+    # the horizon curve: per horizon multiple, the mean over seeds x that multiple's pairs
+    curve: dict[str, dict[float, tuple[float, float, float]]] = {m: {} for m in methods}
     for m in methods:
         for mult in sorted({h / horizon for _, h in pairs}):
             cols = [j for j, (_, h) in enumerate(pairs) if h / horizon == mult]
-            scores = mats[m][:, cols].ravel()
-            lo, hi = np.percentile(_boot_means(scores), [2.5, 97.5])
-            curve[m][mult] = (float(scores.mean()), float(lo), float(hi))
-    return {"table": table, "iqm": {m: float(point[m][0]) for m in methods},
-            "mean": {m: float(point[m][1]) for m in methods}, "poi_vs_ppo": poi.get("ppo"),
-            "horizon_curve": curve, "pairs": len(pairs), "seeds": seeds}
-
-
-def _boot_means(x: np.ndarray, reps: int = 2000) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    return x[rng.integers(len(x), size=(reps, len(x)))].mean(1)
+            value, (lo, hi) = stats.mean_with_ci(mats[m][:, cols])
+            curve[m][mult] = (value, lo, hi)
+    return {"table": table, "iqm": {m: iqm[m][0] for m in methods},
+            "mean": {m: mean[m][0] for m in methods},
+            "poi_vs_ppo": None if poi is None else poi[0], "horizon_curve": curve,
+            "pairs": len(pairs), "seeds": seeds}
 
 
 def plot_horizons(report: dict[str, Any], path: Path) -> Path:

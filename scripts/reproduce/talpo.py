@@ -96,9 +96,10 @@ def bundle(run_dir: Path, name: str, report: dict) -> Path:
 
 Use: `rlgen train --agent {cfg['objective']} --env minatar:breakout --set objective=bundled:{name}`.
 
-- Made by: `python scripts/reproduce/talpo.py --variant cpu --bundle` (rlgen commit
-  {prov.get('git_commit')}), on {prov.get('host', platform.node())}, {prov.get('cpus')} CPUs, no GPU,
-  finished {prov.get('time')}.
+- Made by: `python scripts/reproduce/talpo.py --variant cpu --bundle`, on
+  {prov.get('host', platform.node())}, {prov.get('cpus')} CPUs, no GPU; the run directory was last
+  (re)started at {prov.get('time')} with rlgen commit {prov.get('git_commit')}
+  ({len(prov.get('resumes', []))} earlier starts are in its provenance.json).
 - Meta-train env and horizon: {', '.join(cfg['envs'])}, {cfg['horizon']:,} env steps per lifetime
   (PPO with the `[minatar]` preset: 64 envs x 128 steps per update, so
   {cfg['horizon'] // 8192} updates).
