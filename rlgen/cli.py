@@ -287,17 +287,42 @@ def cmd_meta_test(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backend_options(args: argparse.Namespace):
+    from rlgen.exec import BackendOptions
+
+    return BackendOptions(workers=args.workers, address=args.address,
+                          slurm_executor=args.slurm_executor, partition=args.partition,
+                          time_min=args.time, log_folder=args.slurm_folder)
+
+
+def _add_backend_args(parser: argparse.ArgumentParser, workers_help: str) -> None:
+    from rlgen.registry import BACKENDS
+
+    parser.add_argument("--backend", default="local",
+                        help="where jobs run: " + ", ".join(BACKENDS) + " (docs/sweeps.md)")
+    parser.add_argument("--workers", type=int, default=1, help=workers_help)
+    parser.add_argument("--address", help="ray: join this cluster (e.g. auto, ray://head:10001) "
+                        "instead of starting a local instance")
+    parser.add_argument("--slurm-executor", default="slurm", choices=["slurm", "local"],
+                        help="slurm: submit with sbatch, or run the arrays as local processes "
+                        "(submitit's LocalExecutor)")
+    parser.add_argument("--partition", help="slurm partition")
+    parser.add_argument("--time", type=int, default=60, metavar="MINUTES",
+                        help="slurm: time limit of one job")
+    parser.add_argument("--slurm-folder", help="slurm: submitit's job folder (default OUT/slurm)")
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from rlgen.eval import report as R
     from rlgen.sweep.run import run_sweep
     from rlgen.sweep.spec import load_sweep
 
-    if args.workers < 1:
-        raise ValueError("--workers must be at least 1")
+    options = _backend_options(args)
     sweep = load_sweep(args.sweep, args.variant)
     out = args.out or str(Path("runs") / "sweeps" / (sweep.name + (f"-{args.variant}" if args.variant else "")))
+    options.log_folder = options.log_folder or str(Path(out) / "slurm")
     try:
-        result = run_sweep(sweep, out, args.backend, args.workers, args.retry_failed, not args.quiet)
+        result = run_sweep(sweep, out, args.backend, options, args.retry_failed, not args.quiet)
     except KeyboardInterrupt:
         print(f"\nrlgen: interrupted; rerun the same command to resume the sweep in {out}",
               file=sys.stderr)
@@ -578,8 +603,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw = sub.add_parser("sweep", help="run a sweep file's trials (sweeps/<name>.toml), resumably")
     sw.add_argument("sweep", metavar="FILE_OR_NAME", help="sweeps/<name>.toml or its name")
     sw.add_argument("--variant", help="a [variants.<name>] table of the file (e.g. cpu, paper)")
-    sw.add_argument("--backend", default="local", help="where trials run (this slice: local)")
-    sw.add_argument("--workers", type=int, default=1, help="local worker processes")
+    _add_backend_args(sw, "local: worker processes; ray: CPUs of the local instance it starts; "
+                      "slurm: array jobs at once")
     sw.add_argument("--out", help="sweep folder (default runs/sweeps/<name>[-<variant>])")
     sw.add_argument("--retry-failed", action="store_true", help="rerun trials that failed before")
     sw.add_argument("--quiet", action="store_true")

@@ -60,14 +60,22 @@ JUDGES: dict[str, str] = {
     "llamacpp": "rlgen.calm.judges.llamacpp:LlamaCppJudge",
 }
 
+#: Execution backends (rlgen.exec): where `rlgen sweep` trials and `rlgen meta-train`
+#: populations run.
+BACKENDS: dict[str, Any] = {
+    "local": "rlgen.exec.local:LocalBackend",
+    "ray": "rlgen.exec.ray_tasks:RayBackend",
+}
+
 TABLES: dict[str, dict[str, Any]] = {
     "env family": ENV_FAMILIES, "agent": AGENTS, "objective": OBJECTIVES,
-    "training wrapper": TRAINING_WRAPPERS, "judge": JUDGES,
+    "training wrapper": TRAINING_WRAPPERS, "judge": JUDGES, "backend": BACKENDS,
 }
 
 
 def register(kind: str, name: str, target: Any, replace: bool = False) -> None:
-    """Add `name` to the `kind` table ("agent", "objective", "training wrapper", "env family"):
+    """Add `name` to the `kind` table ("agent", "objective", "training wrapper", "env family",
+    "judge", "backend"):
     `target` is a `module:attr` string or the object itself (e.g. a class defined in a notebook
     or test). A name already taken is refused unless `replace`."""
     if kind not in TABLES:

@@ -15,33 +15,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rlgen.exec import BackendOptions, Resources
 from rlgen.runs import write_json
-from rlgen.sweep.spec import Sweep, Trial, expand
+from rlgen.sweep.spec import SCHEDULING_KEYS, Sweep, Trial, expand
 
 STATES = ("pending", "running", "done", "failed")
 
 
 def run_trial(job: dict[str, Any]) -> dict[str, Any]:
     """One trial as an ordinary run directory `job["out"]/<name>`: started if absent, resumed
-    if it has a config but no summary. Module-level so worker processes can receive it."""
-    from rlgen import train as T
+    if it has a config but no summary. Module-level so worker processes can receive it.
 
+    If another process still holds the run (a job of a killed driver that its engine did not
+    stop, e.g. a Slurm job), this waits for it to end, then resumes or skips as its files say."""
     start = time.perf_counter()
     path = Path(job["out"]) / job["name"]
-    p = job["params"]
     result: dict[str, Any] = {"host": platform.node(), "run": str(path), "error": None}
     try:
-        if (path / "summary.json").exists():
-            pass
-        elif (path / "config.toml").exists():
-            T.resume(path, progress=False)
-        else:
-            T.train(T.TrainRequest(
-                agent=p["agent"], env=p["env"], steps=p["steps"], seed=int(p["seed"]),
-                device=p["device"], name=job["name"], runs_root=job["out"],
-                overrides=p["overrides"], env_options=p["env_options"], dataset=job["dataset"],
-                evaluate=bool(p["evaluate"]), episodes=int(p["episodes"]),
-                splits=tuple(p["splits"]), progress=False))
+        while True:
+            try:
+                _train_or_resume(job, path)
+                break
+            except FileExistsError as e:
+                if "in use by another process" not in str(e):
+                    raise
+                _wait_for_lock(path / ".lock")
         result["state"] = "done"
     except Exception as e:  # recorded in the manifest; the other trials go on
         result["state"] = "failed"
@@ -49,6 +47,41 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
         result["traceback"] = traceback.format_exc(limit=8)
     result["wall_s"] = round(time.perf_counter() - start, 3)
     return result
+
+
+def _train_or_resume(job: dict[str, Any], path: Path) -> None:
+    from rlgen import train as T
+
+    p = job["params"]
+    if (path / "summary.json").exists():
+        return
+    if (path / "config.toml").exists():
+        T.resume(path, progress=False)
+        return
+    T.train(T.TrainRequest(
+        agent=p["agent"], env=p["env"], steps=p["steps"], seed=int(p["seed"]),
+        device=p["device"], name=job["name"], runs_root=job["out"],
+        overrides=p["overrides"], env_options=p["env_options"], dataset=job["dataset"],
+        evaluate=bool(p["evaluate"]), episodes=int(p["episodes"]),
+        splits=tuple(p["splits"]), progress=False))
+
+
+def _wait_for_lock(lock: Path) -> None:
+    import fcntl
+    import os
+
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # blocks until the other process ends
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _lost(i: int, error: BaseException) -> dict[str, Any]:
+    """A trial whose job the engine lost (worker killed, time limit): failed, the rest go on."""
+    return {"state": "failed", "error": f"{type(error).__name__}: {str(error)[:500]}",
+            "host": None, "wall_s": None}
 
 
 @dataclass
@@ -113,18 +146,32 @@ def _datasets(trials: list[Trial], sweep: Sweep, progress: bool) -> dict[str, st
 
 
 
-def run_sweep(sweep: Sweep, out: str | Path, backend: str = "local", workers: int = 1,
-              retry_failed: bool = False, progress: bool = True) -> SweepResult:
-    from rlgen.meta.backend import make_backend
+def _identity(params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters that define a trial's result (JSON-normalised): a rerun with other
+    resources is the same trial."""
+    return {k: v for k, v in json.loads(json.dumps(params, default=str)).items()
+            if k not in SCHEDULING_KEYS}
 
-    runner = make_backend(backend, workers)
+
+def run_sweep(sweep: Sweep, out: str | Path, backend: str = "local",
+              options: BackendOptions | int | None = None, retry_failed: bool = False,
+              progress: bool = True) -> SweepResult:
+    """Run the sweep's unfinished trials on `backend` (a name in rlgen.registry.BACKENDS);
+    `options` are its settings (an int: that many workers)."""
+    if not isinstance(options, BackendOptions):
+        options = BackendOptions(workers=options or 1)
+    from rlgen.registry import BACKENDS, lookup
+
+    backend_cls = lookup("backend", backend, BACKENDS)  # a bad name fails before any file
     out = Path(out)
     trials = expand(sweep)
+    needs = {t.name: Resources.parse(t.params.get("resources"), f"resources of trial {t.name}")
+             for t in trials}
     out.mkdir(parents=True, exist_ok=True)
     manifest = Manifest(out, sweep)
     for t in trials:
         old = manifest.trials.get(t.name)
-        if old is not None and old.get("params") != json.loads(json.dumps(t.params, default=str)):
+        if old is not None and _identity(old.get("params", {})) != _identity(t.params):
             raise ValueError(f"trial {t.name} in {manifest.path} was run with other parameters; "
                              "use another --out for the changed sweep")
     result = SweepResult(out, trials, manifest.trials)
@@ -139,24 +186,27 @@ def run_sweep(sweep: Sweep, out: str | Path, backend: str = "local", workers: in
             todo.append(t)
             entry = manifest.trials.setdefault(t.name, {"attempts": 0})
             entry.update(state="pending", params=t.params)
+    manifest.header["backend"] = backend
     manifest.save()
     datasets = _datasets(todo, sweep, progress)
-    jobs = [{"name": t.name, "params": t.params, "out": str(out), "dataset": datasets[t.name]}
-            for t in todo]
+    jobs = [{"name": t.name, "params": t.params, "out": str(out.resolve()),
+             "dataset": datasets[t.name]} for t in todo]
     bar = _bar(len(trials), result.skipped, progress)
 
     def started(i: int) -> None:
         name = todo[i].name
         manifest.update(name, state="running", attempts=manifest.trials[name]["attempts"] + 1,
-                        started=time.time())
+                        started=time.time(), backend=backend)
         _postfix(bar, result)
 
     try:
-        for i, res in runner.imap(run_trial, jobs, on_start=started):
-            manifest.update(todo[i].name, **res)
-            if bar is not None:
-                bar.update(1)
-            _postfix(bar, result)
+        with backend_cls(options) as runner:
+            for i, res in runner.imap(run_trial, jobs, [needs[t.name] for t in todo],
+                                      on_start=started, on_lost=_lost):
+                manifest.update(todo[i].name, **res)
+                if bar is not None:
+                    bar.update(1)
+                _postfix(bar, result)
     finally:
         if bar is not None:
             bar.close()

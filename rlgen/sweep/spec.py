@@ -27,10 +27,12 @@ from rlgen.paths import spec_root
 FIELDS: dict[str, Any] = {
     "agent": None, "env": None, "seed": 0, "steps": None, "episodes": 100,
     "splits": ["train", "val", "test"], "dataset": None, "recipe": None, "device": "cpu",
-    "evaluate": True, "overrides": {}, "env_options": {},
+    "evaluate": True, "overrides": {}, "env_options": {}, "resources": {"cpus": 1, "gpus": 0},
 }
-TABLES = ("overrides", "env_options")
+TABLES = ("overrides", "env_options", "resources")
 NAME_KEYS = ("agent", "env", "seed")
+#: where a trial runs, not what it computes (rlgen.exec.Resources): not part of its name
+SCHEDULING_KEYS = ("resources",)
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,8 @@ def trial_name(params: dict[str, Any], base: dict[str, Any]) -> str:
     base run: it depends on the trial's own values only, so a rerun finds the same name."""
     env = _slug(params["env"]).replace(":", "-")
     name = f"{_slug(params['agent'])}-{env}-s{params['seed']}"
-    diff = {k: v for k, v in params.items() if k not in NAME_KEYS and v != base.get(k)}
+    diff = {k: v for k, v in params.items()
+            if k not in NAME_KEYS + SCHEDULING_KEYS and v != base.get(k)}
     if diff:
         digest = hashlib.sha1(json.dumps(diff, sort_keys=True, default=str).encode()).hexdigest()
         name += "-" + digest[:6]

@@ -1,0 +1,107 @@
+"""Execution backends (rlgen.exec) under `rlgen sweep` on a small real sweep: sweeps/toy-smoke.toml
+--variant cpu (PPO and BC × seeds 0, 1 on toy:identity). One local Ray instance serves the module."""
+
+import json
+import re
+
+import pytest
+
+from rlgen.cli import main
+
+SMOKE = ["sweep", "toy-smoke", "--variant", "cpu", "--quiet"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def cache(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RLGEN_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
+@pytest.fixture(scope="module")
+def ray_instance():
+    """Started once (a few seconds); the backend joins it instead of starting its own."""
+    from rlgen.exec import BackendOptions
+    from rlgen.exec.ray_tasks import RayBackend
+
+    backend = RayBackend(BackendOptions(workers=2))
+    backend.start()
+    yield
+    backend.close()
+
+
+def _rows(text):
+    return [line for line in text.splitlines() if re.match(r"\| toy:identity \| \w+ \| [^|]+ \| \d \|", line)]
+
+
+def _manifest(out):
+    return json.loads((out / "manifest.json").read_text())["trials"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The reference: the same sweep in the driver's own process."""
+    from rlgen.sweep.run import run_sweep
+    from rlgen.sweep.spec import load_sweep
+
+    out = tmp_path_factory.mktemp("reference")
+    result = run_sweep(load_sweep("toy-smoke", "cpu"), out, progress=False)
+    return _report_rows(result.done_runs())
+
+
+def _report_rows(runs):
+    from rlgen.eval import report as R
+
+    return _rows(R.report(R.load_summaries(runs).summaries))
+
+
+def test_ray_sweep_matches_the_in_process_one(ray_instance, uninterrupted, tmp_path, capsys):
+    out = tmp_path / "ray"
+    argv = [*SMOKE, "--backend", "ray", "--workers", "2", "--out", str(out)]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "4 done, 0 failed" in text and _rows(text) == uninterrupted and len(uninterrupted) == 4
+    trials = _manifest(out)
+    assert all(t["state"] == "done" and t["host"] and t["wall_s"] > 0 and t["attempts"] == 1
+               and t["backend"] == "ray" for t in trials.values())
+    assert main(argv) == 0
+    assert "4 skipped" in capsys.readouterr().out and _manifest(out) == trials
+
+
+def _write_ppo(tmp_path, resources):
+    path = tmp_path / "res.toml"
+    path.write_text(f"""[base]
+agent = "ppo"
+env = "toy:identity"
+steps = 64
+evaluate = false
+overrides = {{ num_envs = 4, num_steps = 16, minibatches = 1, epochs = 1 }}
+resources = {resources}
+[axes]
+seed = [0, 1]
+""")
+    return path
+
+
+def test_ray_trials_reserve_their_declared_cpus(ray_instance, tmp_path):
+    """Two trials of 2 CPUs each on a 2-CPU instance never overlap."""
+    out = tmp_path / "out"
+    assert main(["sweep", str(_write_ppo(tmp_path, "{ cpus = 2 }")), "--backend", "ray",
+                 "--out", str(out), "--quiet"]) == 0
+    a, b = sorted(_manifest(out).values(), key=lambda t: t["started"])
+    assert a["state"] == b["state"] == "done" and b["started"] >= a["updated"]
+    assert a["params"]["resources"] == {"cpus": 2, "gpus": 0}
+
+
+def test_ray_refuses_a_trial_the_local_instance_cannot_hold(ray_instance, tmp_path, capsys):
+    path = _write_ppo(tmp_path, "{ gpus = 1 }")
+    assert main(["sweep", str(path), "--backend", "ray", "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "reserves 1 CPUs and 1 GPUs" in err[0] and "has 2 and 0" in err[0]
+
+
+def test_unknown_resource_key_is_one_error_line(tmp_path, capsys):
+    path = _write_ppo(tmp_path, "{ cpu = 2 }")
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "'cpu'" in err[0] and "Did you mean 'cpus'" in err[0]
