@@ -256,7 +256,9 @@ def cmd_meta_train(args: argparse.Namespace) -> int:
     from rlgen.meta import train as M
 
     if args.resume:
-        run = M.resume_meta_train(args.resume, args.generations, progress=not args.quiet)
+        run = M.resume_meta_train(args.resume, args.generations, progress=not args.quiet,
+                                  backend=args.backend,
+                                  options=_backend_options(args, M.saved_workers(args.resume)))
     else:
         if not args.env:
             raise ValueError("meta-train needs --env (or --resume RUN_DIR)")
@@ -265,7 +267,8 @@ def cmd_meta_train(args: argparse.Namespace) -> int:
             population=args.population, generations=args.generations or 300, out=args.out,
             seed=args.seed, overrides=dict(parse_override(o) for o in args.set or []),
             es=dict(parse_override(o) for o in args.es or []), meta_split=args.meta_split,
-            backend=args.backend, workers=args.workers, batched=not args.sequential,
+            backend=args.backend or "local", workers=args.workers or 1,
+            backend_options=_backend_options(args), batched=not args.sequential,
             progress=not args.quiet)
         run = M.meta_train(req)
     curve = M.fitness_curve(run)
@@ -287,20 +290,21 @@ def cmd_meta_test(args: argparse.Namespace) -> int:
     return 0
 
 
-def _backend_options(args: argparse.Namespace):
+def _backend_options(args: argparse.Namespace, workers: int = 1):
     from rlgen.exec import BackendOptions
 
-    return BackendOptions(workers=args.workers, address=args.address,
+    return BackendOptions(workers=args.workers or workers, address=args.address,
                           slurm_executor=args.slurm_executor, partition=args.partition,
                           time_min=args.time, log_folder=args.slurm_folder)
 
 
-def _add_backend_args(parser: argparse.ArgumentParser, workers_help: str) -> None:
+def _add_backend_args(parser: argparse.ArgumentParser, workers_help: str,
+                      default: str | None = "local", workers: int | None = 1) -> None:
     from rlgen.registry import BACKENDS
 
-    parser.add_argument("--backend", default="local",
+    parser.add_argument("--backend", default=default,
                         help="where jobs run: " + ", ".join(BACKENDS) + " (docs/sweeps.md)")
-    parser.add_argument("--workers", type=int, default=1, help=workers_help)
+    parser.add_argument("--workers", type=int, default=workers, help=workers_help)
     parser.add_argument("--address", help="ray: join this cluster (e.g. auto, ray://head:10001) "
                         "instead of starting a local instance")
     parser.add_argument("--slurm-executor", default="slurm", choices=["slurm", "local"],
@@ -581,8 +585,9 @@ def build_parser() -> argparse.ArgumentParser:
     mt.add_argument("--set", action="append", metavar="KEY=VALUE", help="inner PPO config override")
     mt.add_argument("--es", action="append", metavar="KEY=VALUE", help="ES setting (rlgen.meta.es.ESConfig)")
     mt.add_argument("--meta-split", default="meta-minatar", help="sweeps/<name>.toml with [meta_test]")
-    mt.add_argument("--backend", default="local")
-    mt.add_argument("--workers", type=int, default=1, help="local worker processes for a population")
+    _add_backend_args(mt, "a generation's lifetimes in this many chunks: local processes, CPUs "
+                      "of the local Ray instance, Slurm jobs (default 1; with --resume: the run's)",
+                      default=None, workers=None)
     mt.add_argument("--sequential", action="store_true",
                     help="train lifetimes one by one instead of as one batched population "
                          "(faster on a CPU with large per-agent batches)")

@@ -105,3 +105,29 @@ def test_unknown_resource_key_is_one_error_line(tmp_path, capsys):
     assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "'cpu'" in err[0] and "Did you mean 'cpus'" in err[0]
+
+
+def test_meta_train_on_ray_reaches_the_local_es_state(ray_instance, tmp_path):
+    """A generation's lifetimes as Ray tasks (2 chunks) give the ES state of one local process."""
+    import torch
+
+    from rlgen.meta.train import MetaTrainRequest, meta_train
+
+    split = tmp_path / "meta-toy.toml"
+    split.write_text('[meta_test]\nenvs = ["toy:identity"]\nhorizons = [1, 2]\nseeds = 1\n')
+    tiny = {"num_envs": 4, "num_steps": 32, "minibatches": 2, "epochs": 1,
+            "encoder": {"channels": [4, 8], "out_dim": 32}}
+
+    def es_state(backend, workers):
+        run = meta_train(MetaTrainRequest(
+            objective="talpo", envs=("toy:identity",), horizon=128, population=4, generations=2,
+            out=str(tmp_path / backend), overrides=tiny, es={"sigma": 0.5}, meta_split=str(split),
+            backend=backend, workers=workers, batched=False, progress=False))
+        return torch.load(run.checkpoint_path, weights_only=True)["es"], run.metrics()
+
+    (local, local_log), (ray, ray_log) = es_state("local", 1), es_state("ray", 2)
+    assert ray["generation"] == local["generation"] == 2
+    assert torch.allclose(ray["mean"], local["mean"], atol=1e-6) and ray["sigma"] == local["sigma"]
+    assert not torch.equal(local["mean"], torch.zeros_like(local["mean"]))  # ES moved
+    assert [m["fitness/mean"] for m in ray_log] == pytest.approx(
+        [m["fitness/mean"] for m in local_log], abs=1e-6)

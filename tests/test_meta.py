@@ -92,6 +92,7 @@ def test_meta_train_then_meta_test_round_trip(tmp_path, split_file, capsys):
     (["--objective", "dpo"], "no parameters to meta-train"),
     (["--horizon", "100"], "smaller than one ppo batch"),
     (["--population", "3"], "even"),
+    (["--backend", "rayy"], "did you mean 'ray'"),
 ])
 def test_meta_train_bad_input_is_one_line(tmp_path, split_file, capsys, args, message):
     base = ["meta-train", "--env", "toy:identity", "--horizon", "256", "--population", "4",
@@ -105,25 +106,26 @@ def test_meta_train_bad_input_is_one_line(tmp_path, split_file, capsys, args, me
 
 def test_batched_and_sequential_lifetimes_score_alike(tmp_path, split_file):
     """The batched population and one-by-one lifetimes are the same math (float rounding aside)."""
-    from rlgen.meta.backend import InProcess
+    from rlgen.exec import make_backend
     from rlgen.meta.lifetime import Lifetime
     from rlgen.meta.train import evaluate_population
 
     lives = [Lifetime(env="toy:identity", horizon=128, seed=s, objective="talpo", overrides=TINY)
              for s in (0, 1, 2)]
-    batched = evaluate_population(InProcess(), 1, lives, batched=True)
-    sequential = evaluate_population(InProcess(), 2, lives, batched=False)
+    batched = evaluate_population(make_backend("local"), 1, lives, batched=True)
+    sequential = evaluate_population(make_backend("local"), 2, lives, batched=False)
     assert batched == pytest.approx(sequential, abs=1e-6)
 
 
 def test_local_worker_processes_score_as_in_process():
     """--workers N: a generation split over spawned processes scores as in this process."""
-    from rlgen.meta.backend import InProcess, make_backend
+    from rlgen.exec import BackendOptions, make_backend
     from rlgen.meta.lifetime import Lifetime
     from rlgen.meta.train import evaluate_population
 
     lives = [Lifetime(env="toy:identity", horizon=128, seed=s, objective="talpo", overrides=TINY)
              for s in (0, 1)]
-    here = evaluate_population(InProcess(), 1, lives, batched=False)
-    there = evaluate_population(make_backend("local", 2), 2, lives, batched=False)
+    here = evaluate_population(make_backend("local"), 1, lives, batched=False)
+    with make_backend("local", BackendOptions(workers=2)) as backend:
+        there = evaluate_population(backend, 2, lives, batched=False)
     assert there == pytest.approx(here, abs=1e-6)

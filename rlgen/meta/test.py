@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from rlgen.meta.backend import make_backend
+from rlgen.exec import BackendOptions, make_backend
 from rlgen.meta.lifetime import Lifetime, run_lifetimes, run_sequentially
 from rlgen.meta.splits import MetaSplit
 from rlgen.runs import RunDir
@@ -26,8 +26,8 @@ BASELINES = {"ppo": "clip", "dpo": "dpo"}
 
 def meta_test(path: str | Path, baselines: Sequence[str] = ("ppo", "dpo"),
               extra: dict[str, str] | None = None, seeds: int | None = None,
-              eval_episodes: int | None = None, backend: str = "local", workers: int = 1,
-              progress: bool = True) -> dict[str, Any]:
+              eval_episodes: int | None = None, backend: str = "local",
+              workers: int | BackendOptions = 1, progress: bool = True) -> dict[str, Any]:
     """`extra` maps a label to another saved objective file (e.g. {"lpo": "runs/lpo/objective.pt"})."""
     from tqdm.auto import tqdm
 
@@ -61,10 +61,24 @@ def meta_test(path: str | Path, baselines: Sequence[str] = ("ppo", "dpo"),
     groups: dict[tuple, list[int]] = {}
     for method, env, horizon, seed in todo:
         groups.setdefault((method, env, horizon), []).append(seed)
-    runner = make_backend(backend, workers)
+    options = workers if isinstance(workers, BackendOptions) else BackendOptions(workers=workers)
     bar = tqdm(total=len(todo), unit="lifetime", desc="meta-test", disable=not progress)
     # the seeds of one (method, env, horizon) train together (one population, unless the run
     # trains lifetimes one by one); each group's results reach the disk before the next starts
+    with make_backend(backend, options) as runner:
+        _run_groups(runner, groups, methods, cfg, episodes, results_path, done, bar)
+    bar.close()
+    report = summarize(done, split, list(methods), cfg["objective"], int(cfg["horizon"]))
+    (out / "table.md").write_text(report["table"] + "\n")
+    plot_horizons(report, out / "horizons.png")
+    from rlgen.meta.plots import plot_drift
+
+    plot_drift(discovered, out / "drift.png", title=f"discovered {cfg['objective']}")
+    report["files"] = [str(out / f) for f in ("table.md", "horizons.png", "drift.png")] + [str(results_path)]
+    return report
+
+
+def _run_groups(runner, groups, methods, cfg, episodes, results_path, done, bar) -> None:
     for (method, env, horizon), group_seeds in groups.items():
         lives = [Lifetime(env=env, horizon=horizon, seed=10_000 + s, objective=methods[method],
                           overrides=dict(cfg.get("overrides", {})), eval_episodes=episodes)
@@ -77,15 +91,6 @@ def meta_test(path: str | Path, baselines: Sequence[str] = ("ppo", "dpo"),
                                     "score": score}) + "\n")
                 done[(method, env, horizon, seed)] = score
         bar.update(len(group_seeds))
-    bar.close()
-    report = summarize(done, split, list(methods), cfg["objective"], int(cfg["horizon"]))
-    (out / "table.md").write_text(report["table"] + "\n")
-    plot_horizons(report, out / "horizons.png")
-    from rlgen.meta.plots import plot_drift
-
-    plot_drift(discovered, out / "drift.png", title=f"discovered {cfg['objective']}")
-    report["files"] = [str(out / f) for f in ("table.md", "horizons.png", "drift.png")] + [str(results_path)]
-    return report
 
 
 def _read(path: Path) -> dict[tuple, float]:

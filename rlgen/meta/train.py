@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from rlgen.config import parse_count
-from rlgen.meta.backend import make_backend
+from rlgen.exec import BackendOptions, make_backend
 from rlgen.meta.es import ESConfig, OpenES
 from rlgen.meta.lifetime import Lifetime, objective_size, run_lifetimes, run_sequentially
 from rlgen.runs import RunDir
@@ -37,8 +37,11 @@ class MetaTrainRequest:
     overrides: dict[str, Any] = field(default_factory=dict)   # inner PPO config
     es: dict[str, Any] = field(default_factory=dict)          # ESConfig fields
     meta_split: str = "meta-minatar"
-    backend: str = "local"
-    workers: int = 1
+    backend: str = "local"   # a name in rlgen.registry.BACKENDS
+    workers: int = 1          # chunks of a generation (local processes, Ray CPUs, Slurm jobs)
+    #: other backend settings (a Ray cluster's address, Slurm partition); not saved in the run,
+    #: as a cluster is where this session runs, not what it computes
+    backend_options: BackendOptions | None = None
     #: train a generation's lifetimes as one PopulationPPO per worker (the GPU path); on a CPU
     #: with large per-agent batches sequential lifetimes are faster (docs/benchmarks.md)
     batched: bool = True
@@ -47,7 +50,9 @@ class MetaTrainRequest:
 
 def _check(req: MetaTrainRequest, horizon: int) -> None:
     from rlgen.agents.factory import agent_config
-    from rlgen.registry import make_env_spec
+    from rlgen.registry import BACKENDS, lookup, make_env_spec
+
+    lookup("backend", req.backend, BACKENDS)
 
     if objective_size(req.objective) == 0:
         raise ValueError(f"objective {req.objective!r} has no parameters to meta-train "
@@ -82,11 +87,14 @@ def meta_train(req: MetaTrainRequest) -> RunDir:
                 "backend": req.backend, "workers": req.workers, "batched": req.batched,
                 "meta_split": split.to_dict()}
     run.write_config(resolved)
-    return continue_meta_train(run, progress=req.progress)
+    return continue_meta_train(run, progress=req.progress, options=req.backend_options)
 
 
 def resume_meta_train(path: str | Path, generations: int | None = None,
-                      progress: bool = True) -> RunDir:
+                      progress: bool = True, backend: str | None = None,
+                      options: BackendOptions | None = None) -> RunDir:
+    """Continue the ES state, optionally to more generations, optionally on another backend
+    (the ES state does not depend on where lifetimes ran)."""
     run = RunDir.open(path)
     config = run.read_config()
     if config.get("kind") != "meta-train":
@@ -95,11 +103,20 @@ def resume_meta_train(path: str | Path, generations: int | None = None,
         if generations < 1:
             raise ValueError(f"generations must be >= 1, got {generations}")
         config["generations"] = generations
-        run.write_config(config)
-    return continue_meta_train(run, progress=progress)
+    if backend is not None:
+        config["backend"] = backend
+    if options is not None:
+        config["workers"] = options.workers
+    run.write_config(config)
+    return continue_meta_train(run, progress=progress, options=options)
 
 
-def continue_meta_train(run: RunDir, progress: bool = True) -> RunDir:
+def saved_workers(path: str | Path) -> int:
+    return int(RunDir.open(path).read_config().get("workers", 1))
+
+
+def continue_meta_train(run: RunDir, progress: bool = True,
+                        options: BackendOptions | None = None) -> RunDir:
     from tqdm.auto import tqdm
 
     from rlgen.agents.objectives import build_objective, save_objective
@@ -114,7 +131,10 @@ def continue_meta_train(run: RunDir, progress: bool = True) -> RunDir:
         state = run.load_checkpoint()
         if state is not None:
             es.load_state_dict(state["es"])
-        backend = make_backend(cfg["backend"], int(cfg["workers"]))
+        options = options or BackendOptions()
+        options.workers = int(cfg["workers"])
+        options.log_folder = options.log_folder or str(run.path / "slurm")
+        backend = make_backend(cfg["backend"], options)
         total = int(cfg["generations"])
         bar = tqdm(total=total, initial=es.generation, unit="gen", disable=not progress,
                    desc=f"meta-train {cfg['objective']}", dynamic_ncols=True)
@@ -143,6 +163,7 @@ def continue_meta_train(run: RunDir, progress: bool = True) -> RunDir:
                 bar.set_postfix(fitness=f"{float(fitness.mean()):.3f}", best=f"{float(fitness.max()):.3f}")
         finally:
             bar.close()
+            backend.close()
             run.close()
     return run
 
