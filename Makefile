@@ -22,6 +22,9 @@ run: $(STAMP)
 	$(BIN)/rlgen train --agent bc --env procgen:coinrun
 
 test: $(STAMP)
+	# the HTML report's browser test needs Debian's chromium (CI runs as root on a fresh machine)
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q chromium) \
+		|| echo "make test: could not install chromium; tests/test_report.py's browser tests will skip"
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

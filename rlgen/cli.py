@@ -155,10 +155,56 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_command(args: argparse.Namespace) -> str:
+    import shlex
+
+    argv = ["rlgen", "report", *args.runs]
+    for flag in ("plot", "out", "profile", "html"):
+        if getattr(args, flag):
+            argv += [f"--{flag}", str(getattr(args, flag))]
+    return shlex.join(argv)
+
+
+def _report_sweep(args: argparse.Namespace) -> int:
+    from rlgen.eval import html as H
+    from rlgen.eval import provenance as P
+    from rlgen.eval import sweep_report as S
+
+    data = S.load_sweep_dir(args.runs[0])
+    for line in data.problems:
+        print(line)
+    rep = S.build(data)
+    text = rep.markdown()
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    base = Path(args.plot) if args.plot else data.out / "report.png"
+    for caption, path in S.write_plots(rep, base):
+        print(f"plot: {path} ({caption})")
+    if args.html:
+        page = H.Page(f"rlgen report: sweep {data.name}" + (f" ({data.variant})" if data.variant else ""),
+                      [rep.headline()], rep.tables, rep.plots, problems=data.problems,
+                      trial_table="Trials")
+        if data.sweep_text is not None:
+            page.texts.append((f"Sweep file {data.sweep_path}", data.sweep_text))
+        page.provenance.append(("This report", P.report_provenance(_report_command(args))))
+        runs = P.runs_provenance([t.run for t in data.trials if t.run.exists()])
+        if runs:
+            page.provenance.append(("The trials (their provenance.json)", runs))
+        print(f"html: {H.write(page, args.html)}")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from rlgen.eval import report as R
+    from rlgen.eval import sweep_report as S
 
-    loaded = R.load_summaries(args.runs)
+    if len(args.runs) == 1 and S.is_sweep_dir(args.runs[0]):
+        return _report_sweep(args)
+    paths: list[str | Path] = []
+    for p in args.runs:  # a sweep folder among other paths stands for its trials' runs
+        paths += [t.run for t in S.load_sweep_dir(p).trials] if S.is_sweep_dir(p) else [p]
+    loaded = R.load_summaries(paths)
     for line in loaded.problems:
         print(line)
     if not loaded.summaries:
@@ -167,9 +213,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(text)
     if args.out:
         Path(args.out).write_text(text + "\n")
-    print(f"plot: {R.plot(loaded.summaries, args.plot)}")
-    profile = args.profile or Path(args.plot).with_name(Path(args.plot).stem + "-profile.png")
-    print(f"performance profile: {R.profile_plot(loaded.summaries, profile)}")
+    plot = args.plot or "report.png"
+    plots = [("Per run: train and test mean normalized return, level-bootstrap 95% CIs",
+              R.plot(loaded.summaries, plot))]
+    print(f"plot: {plots[0][1]}")
+    profile = args.profile or Path(plot).with_name(Path(plot).stem + "-profile.png")
+    plots.append(("Performance profiles (rliable), 95% bands over seeds",
+                  R.profile_plot(loaded.summaries, profile)))
+    print(f"performance profile: {plots[1][1]}")
+    if args.html:
+        from rlgen.eval import html as H
+        from rlgen.eval import provenance as P
+
+        prov = [("This report", P.report_provenance(_report_command(args)))]
+        runs = P.runs_provenance([s["run"] for s in loaded.summaries if s.get("run")])
+        if runs:
+            prov.append(("The runs (their provenance.json)", runs))
+        page = H.markdown_page(f"rlgen report: {len(loaded.summaries)} runs", text, plots, prov)
+        page.problems = loaded.problems
+        print(f"html: {H.write(page, args.html)}")
     return 0
 
 
@@ -545,11 +607,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(fn=cmd_evaluate)
 
-    r = sub.add_parser("report", help="markdown table and plot across evaluated runs")
-    r.add_argument("runs", nargs="+")
-    r.add_argument("--plot", default="report.png")
+    r = sub.add_parser("report", help="markdown tables and plots across evaluated runs, or over a "
+                       "sweep's folder grouped by its axes")
+    r.add_argument("runs", nargs="+", metavar="RUN_OR_SWEEP_DIR")
+    r.add_argument("--plot", help="per-run bar plot PNG; others are written beside it (default: "
+                   "report.png, or SWEEP_DIR/report.png for a sweep)")
     r.add_argument("--out", help="also write the tables to this file")
-    r.add_argument("--profile", help="performance-profile PNG (default: next to --plot, *-profile.png)")
+    r.add_argument("--profile", help="performance-profile PNG of a run list (default: next to --plot, *-profile.png)")
+    r.add_argument("--html", metavar="FILE", help="also write one self-contained HTML page (tables, "
+                   "plots, sweep file, provenance)")
     r.set_defaults(fn=cmd_report)
 
     cp = sub.add_parser("compare", help="paired comparison of two runs on the levels both played")

@@ -178,26 +178,28 @@ def _pyplot():
     return plt
 
 
-def plot(summaries: Sequence[dict[str, Any]], path: str | Path) -> Path:
-    """Bars per run: train and test mean normalized return with level-bootstrap 95% CIs."""
+def plot(summaries: Sequence[dict[str, Any]], path: str | Path,
+         labels: Sequence[str] | None = None) -> Path:
+    """Bars per run: train and test mean normalized return with level-bootstrap 95% CIs.
+    `labels` (one per summary) replace the default `agent sSEED / dataset or env`."""
     plt = _pyplot()
-    labels, means, errs = [], {"train": [], "test": []}, {"train": [], "test": []}
-    for s in summaries:
+    names, means, errs = [], {"train": [], "test": []}, {"train": [], "test": []}
+    for i, s in enumerate(summaries):
         sp = s["splits"]
         if "train" not in sp or "test" not in sp:
             continue
         source = s.get("dataset") or s["env"]
-        labels.append(f"{s['agent']} s{s['seed']}\n{source}")
+        names.append(labels[i] if labels is not None else f"{s['agent']} s{s['seed']}\n{source}")
         for k in ("train", "test"):
             m, (lo, hi) = sp[k]["normalized_mean"], sp[k]["normalized_mean_ci"]
             means[k].append(m)
             errs[k].append((m - lo, hi - m))
-    fig, ax = plt.subplots(figsize=(min(16, max(4, 0.7 * len(labels) + 1)), 4.5))
-    x = np.arange(len(labels))
+    fig, ax = plt.subplots(figsize=(min(16, max(4, 0.7 * len(names) + 1)), 4.5))
+    x = np.arange(len(names))
     for offset, k in ((-0.2, "train"), (0.2, "test")):
         ax.bar(x + offset, means[k], 0.4, yerr=np.array(errs[k]).T if errs[k] else None,
                label=f"{k} levels", capsize=3)
-    ax.set_xticks(x, labels, fontsize=6, rotation=90)
+    ax.set_xticks(x, names, fontsize=6, rotation=90)
     ax.set_ylabel("mean normalized return\n(95% CI over levels)")
     ax.axhline(0, color="grey", lw=0.5)
     ax.legend()
@@ -211,9 +213,6 @@ def plot(summaries: Sequence[dict[str, Any]], path: str | Path) -> Path:
 def profile_plot(summaries: Sequence[dict[str, Any]], path: str | Path, seed: int = 0) -> Path:
     """rliable performance profiles: per env and split (train, test), the fraction of runs whose
     mean normalized return exceeds τ, one line per agent [/ dataset], 95% bands over seeds."""
-    from rliable import plot_utils
-
-    plt = _pyplot()
     panels = []
     by_env: dict[str, dict[str, list[dict]]] = {}
     for (env, label), group in groups(summaries).items():
@@ -223,19 +222,54 @@ def profile_plot(summaries: Sequence[dict[str, Any]], path: str | Path, seed: in
             scores = {label: _scores(g, k) for label, g in labelled.items()}
             scores = {label: m for label, m in scores.items() if len(m)}
             if scores:
-                panels.append((env, k, scores))
+                panels.append((f"{env} [{k}]", scores))
     if not panels:
         raise ValueError("no run has a train or test split to profile")
+    return profile_panels(panels, path, seed)
+
+
+def profile_panels(panels: Sequence[tuple[str, dict[str, np.ndarray]]], path: str | Path,
+                   seed: int = 0) -> Path:
+    """One rliable performance-profile panel per (title, {label: (runs × tasks) scores})."""
+    from rliable import plot_utils
+
+    plt = _pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
-    for ax, (env, k, scores) in zip(axes[0], panels, strict=True):
+    for ax, (title, scores) in zip(axes[0], panels, strict=True):
         every = np.concatenate([m.ravel() for m in scores.values()])
         taus = np.linspace(min(0.0, every.min()) - 0.05, max(1.0, every.max()) + 0.05, 101)
         profiles, cis = stats.performance_profile(scores, taus, seed)
+        # seaborn's colorblind palette repeats after 10 lines
+        colors = dict(zip(scores, plt.get_cmap("tab20").colors, strict=False)) if len(scores) > 10 else None
         plot_utils.plot_performance_profiles(
-            profiles, taus, performance_profile_cis=cis, ax=ax,
+            profiles, taus, performance_profile_cis=cis, ax=ax, colors=colors,
             xlabel=r"mean normalized return ($\tau$)", ylabel=r"fraction of runs with score $> \tau$")
-        ax.set_title(f"{env} [{k}]", fontsize=10)
-        ax.legend(fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=7 if len(scores) > 6 else 8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def group_plot(labels: Sequence[str], splits: Sequence[str],
+               values: dict[tuple[str, str], tuple[float, Sequence[float]]], path: str | Path) -> Path:
+    """Bars per group, one per split: `values[label, split]` = (IQM, [lo, hi])."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(min(16, max(5, 0.8 * len(labels) + 2)), 4.5))
+    x = np.arange(len(labels))
+    width = 0.8 / max(1, len(splits))
+    for j, k in enumerate(splits):
+        m = [values[lab, k][0] if (lab, k) in values else np.nan for lab in labels]
+        err = [(values[lab, k][0] - values[lab, k][1][0], values[lab, k][1][1] - values[lab, k][0])
+               if (lab, k) in values else (0, 0) for lab in labels]
+        ax.bar(x + (j - (len(splits) - 1) / 2) * width, m, width, yerr=np.array(err).T,
+               label=f"{k} levels", capsize=3)
+    ax.set_xticks(x, labels, fontsize=7, rotation=30, ha="right")
+    ax.set_ylabel("IQM of mean normalized return\n(95% CI over seeds)")
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.legend()
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=120)

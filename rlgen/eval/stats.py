@@ -8,19 +8,21 @@ Across runs: how well does an agent do, given seed-to-seed variance? Per-run sco
 (runs × tasks) matrix, aggregated with rliable's IQM or mean and its stratified bootstrap over
 runs, and compared with rliable's probability of improvement.
 
-Every bootstrap here takes a fixed seed, so the same records give the same intervals.
+Every bootstrap here takes a fixed seed, so the same records give the same intervals. rliable's
+own stratified bootstraps draw from numpy's global random state whatever `random_state` they are
+given (rliable 1.2.0, `np.random.choice` in `update_indices`), so their intervals change from
+call to call; the across-runs bootstrap below is rliable's scheme (runs resampled with
+replacement within each task, percentile interval) drawn from a seeded generator, vectorised.
 """
 
 from __future__ import annotations
 
-import warnings
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from rliable import library as rly
 
 REPS = 2000
 CONFIDENCE = 0.95
@@ -132,7 +134,7 @@ def paired_level_difference(values_a: np.ndarray, levels_a: Sequence[Any], value
     return PairedDifference(len(shared), mean_a, mean_b, mean_a - mean_b, _percentile_ci(diff), p)
 
 
-# --- across runs: rliable on (runs × tasks) matrices -----------------------------------------
+# --- across runs: rliable's estimators on (runs × tasks) matrices ------------------------------
 
 
 def _matrix(scores: np.ndarray) -> np.ndarray:
@@ -141,8 +143,8 @@ def _matrix(scores: np.ndarray) -> np.ndarray:
 
 
 def _iqm(scores: np.ndarray) -> float:
-    """Interquartile mean over all entries: scipy's trim_mean(x, 0.25) (as rliable's
-    aggregate_iqm), without scipy's per-call overhead, which dominates 2,000 bootstrap reps."""
+    """Interquartile mean over all entries: scipy's trim_mean(x, 0.25), as rliable's
+    aggregate_iqm."""
     x = np.sort(np.asarray(scores, dtype=np.float64).ravel())
     cut = int(0.25 * len(x))
     return float(x[cut:len(x) - cut].mean())
@@ -152,60 +154,80 @@ def iqm(scores: np.ndarray) -> float:
     return _iqm(_matrix(scores))
 
 
-def _stratified(scores: np.ndarray, aggregate: Callable[[np.ndarray], float],
-                seed: int) -> tuple[float, list[float]]:
+def stratified_draws(scores: np.ndarray, rng: np.random.Generator, reps: int = REPS) -> np.ndarray:
+    """(reps, runs, tasks): each draw resamples the runs of every task with replacement,
+    independently per task (rliable's StratifiedBootstrap)."""
     m = _matrix(scores)
+    n, tasks = m.shape
+    idx = rng.integers(0, n, size=(reps, n, tasks))
+    return m[idx, np.arange(tasks)[None, None, :]]
+
+
+def _iqm_rows(draws: np.ndarray) -> np.ndarray:
+    flat = np.sort(draws.reshape(len(draws), -1), axis=1)
+    cut = int(0.25 * flat.shape[1])
+    return flat[:, cut:flat.shape[1] - cut].mean(axis=1)
+
+
+def _stratified(scores: np.ndarray, aggregate: Callable[[np.ndarray], float],
+                rows: Callable[[np.ndarray], np.ndarray], seed: int) -> tuple[float, list[float]]:
+    m = _matrix(scores)
+    value = aggregate(m)
     if m.shape[0] < 2:  # one run per task: no spread to resample
-        value = aggregate(m)
         return value, [value, value]
-    with warnings.catch_warnings():  # arch warns about rliable's RandomState argument
-        warnings.simplefilter("ignore", FutureWarning)
-        point, interval = rly.get_interval_estimates(
-            {"x": m}, lambda x: np.array([aggregate(x)]), reps=REPS,
-            confidence_interval_size=CONFIDENCE, random_state=np.random.RandomState(seed))
-    return float(point["x"][0]), [float(interval["x"][0, 0]), float(interval["x"][1, 0])]
+    return value, _percentile_ci(rows(stratified_draws(m, np.random.default_rng(seed))))
 
 
 def iqm_with_ci(scores: np.ndarray, seed: int = 0) -> tuple[float, list[float]]:
-    """IQM of a (runs × tasks) matrix of per-run scores, with rliable's 95% stratified-bootstrap
-    CI (runs resampled within each task)."""
-    return _stratified(scores, _iqm, seed)
+    """IQM of a (runs × tasks) matrix of per-run scores, with a 95% stratified-bootstrap CI
+    (runs resampled within each task)."""
+    return _stratified(scores, _iqm, _iqm_rows, seed)
 
 
 def mean_with_ci(scores: np.ndarray, seed: int = 0) -> tuple[float, list[float]]:
-    """Mean of a (runs × tasks) matrix of per-run scores, with rliable's stratified-bootstrap CI."""
-    return _stratified(scores, lambda x: float(np.mean(x)), seed)
+    """Mean of a (runs × tasks) matrix of per-run scores, with a stratified-bootstrap CI."""
+    return _stratified(scores, lambda x: float(np.mean(x)), lambda d: d.mean(axis=(1, 2)), seed)
+
+
+def _poi_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """P(X > Y) per leading index of (…, runs, tasks) arrays: per task the share of (x, y) run
+    pairs with x > y, ties ½ (Mann-Whitney U / (n·m)), averaged over tasks."""
+    xs, ys = x[..., :, None, :], y[..., None, :, :]
+    per_task = (xs > ys).mean(axis=(-3, -2)) + 0.5 * (xs == ys).mean(axis=(-3, -2))
+    return per_task.mean(axis=-1)
 
 
 def probability_of_improvement(x: np.ndarray, y: np.ndarray,
                                seed: int = 0) -> tuple[float, list[float]]:
     """rliable's P(X > Y): the chance that a random run of X scores above a random run of Y on
-    a task (Mann-Whitney U, ties ½), averaged over tasks; CI by stratified independent bootstrap
-    of both sets of runs. `x` and `y` are (runs × tasks) with the same tasks."""
-    from rliable import metrics
-
+    a task (Mann-Whitney U, ties ½), averaged over tasks; CI by stratified bootstrap of both
+    sets of runs, each resampled independently. `x` and `y` are (runs × tasks), same tasks."""
     mx, my = _matrix(x), _matrix(y)
     if mx.shape[1] != my.shape[1]:
         raise ValueError(f"X and Y cover different numbers of tasks ({mx.shape[1]} vs {my.shape[1]})")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        value = float(metrics.probability_of_improvement(mx, my))
-        if mx.shape[0] < 2 or my.shape[0] < 2:
-            return value, [value, value]
-        _, interval = rly.get_interval_estimates(
-            {"xy": (mx, my)}, lambda a, b: np.array([metrics.probability_of_improvement(a, b)]),
-            reps=REPS, confidence_interval_size=CONFIDENCE, random_state=np.random.RandomState(seed))
-    return value, [float(interval["xy"][0, 0]), float(interval["xy"][1, 0])]
+    value = float(_poi_rows(mx, my))
+    if mx.shape[0] < 2 or my.shape[0] < 2:
+        return value, [value, value]
+    rng = np.random.default_rng(seed)
+    return value, _percentile_ci(_poi_rows(stratified_draws(mx, rng), stratified_draws(my, rng)))
+
+
+def _profile(flat_sorted: np.ndarray, taus: np.ndarray) -> np.ndarray:
+    """Share of entries above each τ, given the entries sorted."""
+    return 1.0 - np.searchsorted(flat_sorted, taus, side="right") / len(flat_sorted)
 
 
 def performance_profile(score_dict: dict[str, np.ndarray], taus: np.ndarray,
                         seed: int = 0) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """rliable's score-distribution profiles (fraction of runs × tasks with score > τ) and their
-    stratified-bootstrap CIs. Same computation as `rly.create_performance_profile`, which takes
-    no random state; passing one keeps the bands reproducible."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        return rly.get_interval_estimates(
-            {k: _matrix(v) for k, v in score_dict.items()},
-            lambda s: rly.score_distributions(s, taus), reps=REPS,
-            confidence_interval_size=CONFIDENCE, random_state=np.random.RandomState(seed))
+    stratified-bootstrap 95% bands, as `rly.create_performance_profile` returns them:
+    ({key: profile}, {key: (2, len(taus)) lower and upper band})."""
+    taus = np.asarray(taus, dtype=np.float64)
+    profiles, cis = {}, {}
+    for key, scores in score_dict.items():
+        m = _matrix(scores)
+        profiles[key] = _profile(np.sort(m.ravel()), taus)
+        draws = np.sort(stratified_draws(m, np.random.default_rng(seed)).reshape(REPS, -1), axis=1)
+        rows = np.array([_profile(d, taus) for d in draws])
+        cis[key] = np.percentile(rows, [_TAIL, 100 - _TAIL], axis=0)
+    return profiles, cis

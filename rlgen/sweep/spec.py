@@ -3,7 +3,13 @@
 A sweep file has a `[base]` run, an optional `[axes]` grid (key -> list of values), an
 optional `[[trials]]` list (each entry overrides base fields; every entry is crossed with the
 grid) and optional `[variants.<name>]` tables that override base fields (and may replace axes
-under `axes`). Keys are base fields, `seed`, or dotted `overrides.<key>` / `env_options.<key>`.
+under `axes` and add `[[variants.<name>.when]]` rules). Keys are base fields, `seed`, or dotted
+`overrides.<key>` / `env_options.<key>`.
+
+`[[when]]` rules set fields on the trials they match, after the grid is applied: every key but
+`set` is a condition (a value, or a list of accepted values) on the trial's parameters, and
+`set` holds the fields to change. They carry settings that belong to some trials only and
+differ by variant (e.g. a smaller batch for the sequence models of a CPU run).
 Files under sweeps/ without `[base]` (e.g. meta-training splits with `[meta_test]`) are not
 sweeps and are never listed as such.
 """
@@ -15,7 +21,7 @@ import hashlib
 import itertools
 import json
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +55,8 @@ class Sweep:
     base: dict[str, Any]
     axes: dict[str, list[Any]]
     trials: list[dict[str, Any]]
+    when: list[dict[str, Any]] = field(default_factory=list)
+    text: str = ""  # the file as read, kept for reports (provenance)
 
 
 def _is_sweep(path: Path) -> bool:
@@ -104,25 +112,28 @@ def _apply(params: dict[str, Any], table: dict[str, Any], where: str) -> None:
 
 def load_sweep(name_or_path: str | Path, variant: str | None = None) -> Sweep:
     path = sweep_path(name_or_path)
+    text = path.read_text()
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"{path}: {e}") from e
     if "base" not in data:
         raise ValueError(f"{path} is not a sweep file (no [base] table)")
-    unknown = set(data) - {"base", "axes", "trials", "variants", "description"}
+    tables = ["base", "axes", "trials", "when", "variants", "description"]
+    unknown = set(data) - set(tables)
     if unknown:
-        raise UnknownNameError(f"table in sweep file {path.name}", sorted(unknown)[0],
-                               ["base", "axes", "trials", "variants", "description"])
+        raise UnknownNameError(f"table in sweep file {path.name}", sorted(unknown)[0], tables)
     base = copy.deepcopy(FIELDS)
     _apply(base, data["base"], "[base]")
     axes = dict(data.get("axes", {}))
+    when = _rules(data.get("when", []), "[[when]]")
     variants = data.get("variants", {})
     if variant is not None:
         if variant not in variants:
             raise UnknownNameError(f"variant of sweep {path.stem}", variant, list(variants))
         table = dict(variants[variant])
         axes.update(table.pop("axes", {}))
+        when += _rules(table.pop("when", []), f"[[variants.{variant}.when]]")
         _apply(base, table, f"[variants.{variant}]")
     for key, values in axes.items():
         _check_key(key, "[axes]")
@@ -132,7 +143,39 @@ def load_sweep(name_or_path: str | Path, variant: str | None = None) -> Sweep:
     for i, entry in enumerate(trials):
         for key in entry:
             _check_key(key, f"[[trials]] #{i + 1}")
-    return Sweep(path.stem, path, variant, base, axes, trials)
+    return Sweep(path.stem, path, variant, base, axes, trials, when, text)
+
+
+def _rules(rules: Any, where: str) -> list[dict[str, Any]]:
+    if not isinstance(rules, list) or not all(isinstance(r, dict) for r in rules):
+        raise ValueError(f"{where} must be an array of tables ([[when]] ...)")
+    for i, rule in enumerate(rules):
+        here = f"{where} #{i + 1}"
+        if not isinstance(rule.get("set"), dict) or len(rule) < 2:
+            raise ValueError(f"{here} needs conditions (e.g. agent = [\"dt\"]) and a `set` table")
+        for key in rule:
+            if key != "set":
+                _check_key(key, here)
+        for key in rule["set"]:
+            _check_key(key, f"{here} set")
+    return rules
+
+
+def _lookup(params: dict[str, Any], key: str) -> Any:
+    value: Any = params
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _matches(rule: dict[str, Any], params: dict[str, Any]) -> bool:
+    for key, accepted in rule.items():
+        if key == "set":
+            continue
+        accepted = accepted if isinstance(accepted, list) else [accepted]
+        if _lookup(params, key) not in accepted:
+            return False
+    return True
 
 
 def _slug(text: str) -> str:
@@ -153,7 +196,8 @@ def trial_name(params: dict[str, Any], base: dict[str, Any]) -> str:
 
 
 def expand(sweep: Sweep) -> list[Trial]:
-    """Every [[trials]] entry (or the base alone) crossed with the [axes] grid, in file order."""
+    """Every [[trials]] entry (or the base alone) crossed with the [axes] grid, in file order,
+    then the matching [[when]] rules applied in file order (the variant's last)."""
     keys = list(sweep.axes)
     out: list[Trial] = []
     seen: dict[str, dict[str, Any]] = {}
@@ -163,6 +207,9 @@ def expand(sweep: Sweep) -> list[Trial]:
             _apply(params, entry, "[[trials]]")
             for key, value in zip(keys, values, strict=True):
                 _set(params, key, value)
+            for rule in sweep.when:
+                if _matches(rule, params):
+                    _apply(params, rule["set"], "[[when]] set")
             for required in ("agent", "env"):
                 if not params.get(required):
                     raise ValueError(f"{sweep.path}: a trial has no {required} (set it in [base])")
