@@ -34,7 +34,7 @@ needs_model = pytest.mark.skipif(not HAVE_MODEL, reason="needs xllamacpp and llm
 def _reset(spec, n: int):
     envs = [spec.make_env() for _ in range(n)]
     levels = spec.splits["test"].levels[:n]
-    return envs, [e.reset(seed=0, options={"level": lv})[0] for e, lv in zip(envs, levels)]
+    return envs, [e.reset(seed=0, options={"level": lv})[0] for e, lv in zip(envs, levels, strict=True)]
 
 
 def _play(policy, envs, obs, steps: int) -> list[np.ndarray]:
@@ -129,10 +129,10 @@ def test_smollm2_answers_only_action_names_and_replays_offline(tmp_path):
     # the same episodes from the answer file alone: same actions, no model
     replay = make_agent("llm-zeroshot", "babyai:GoToLocal",
                         {"backend": f"replay:{cache}", "cache": "off"}).policy()
-    for e, o, lv in zip(envs, start, agent.spec.splits["test"].levels[:2]):
+    for e, lv in zip(envs, agent.spec.splits["test"].levels[:2], strict=True):
         e.reset(seed=0, options={"level": lv})
     again = _play(replay, envs, [dict(o) for o in start], 3)
-    assert all((a == b).all() for a, b in zip(live, again))
+    assert all((a == b).all() for a, b in zip(live, again, strict=True))
     assert replay.cached == replay.calls == 6
     for e in envs:
         e.close()
@@ -168,3 +168,16 @@ def test_openai_backend_against_rlgen_calm_serve(tmp_path):
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=30)
     assert code == 0
+
+
+def test_bad_settings_are_one_error_line_before_a_run_starts(capsys, tmp_path):
+    from rlgen.cli import main
+
+    base = ["train", "--agent", "llm-zeroshot", "--env", "babyai:GoToRedBall", "--runs-root",
+            str(tmp_path)]
+    assert main(base + ["--set", "backend=llamacp"]) == 2
+    assert "Did you mean 'llamacpp'" in capsys.readouterr().err and not any(tmp_path.iterdir())
+    assert main(base + ["--set", "constrain=grammar"]) == 2
+    assert "constrain must be one of" in capsys.readouterr().err
+    assert main(base + ["--set", f"backend=replay:{tmp_path / 'none.jsonl'}", "--quiet"]) == 2
+    assert "does not exist" in capsys.readouterr().err

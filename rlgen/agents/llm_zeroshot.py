@@ -155,15 +155,24 @@ class LLMZeroShot(Agent):
     # `steps` must be a positive count; one batched step on train levels is the least play.
     default_budget = 1
 
-    def __init__(self, spec, config: LLMZeroShotConfig, device, seed: int = 0):
-        super().__init__(spec, config, device, seed)
+    @classmethod
+    def check_config(cls, config: LLMZeroShotConfig, spec) -> LLMZeroShotConfig:
+        """Values and the backend's name, checked before a run directory is made."""
+        from rlgen.registry import JUDGES, lookup
+
         if config.constrain not in CONSTRAINTS:
             raise ValueError(f"constrain must be one of {CONSTRAINTS}, got {config.constrain!r}")
         for field in ("concurrency", "num_envs", "log_every", "max_tokens", "n_ctx"):
             if getattr(config, field) < 1:
                 raise ValueError(f"{field} must be at least 1, got {getattr(config, field)}")
-        if config.history < 0:
-            raise ValueError(f"history must be >= 0, got {config.history}")
+        if config.history < 0 or config.temperature < 0:
+            raise ValueError("history and temperature must be >= 0")
+        lookup("judge", config.backend.partition(":")[0], JUDGES)
+        return config
+
+    def __init__(self, spec, config: LLMZeroShotConfig, device, seed: int = 0):
+        super().__init__(spec, config, device, seed)
+        self.check_config(config, spec)
         self.view: TextView = spec.impl.text_view(spec)
         self.steps = 0
         self.episodes = 0
