@@ -93,8 +93,9 @@ def chat_client(spec: str, choices: Sequence[str], *, constrain: str = "enum",
     """A client for `spec` = `llamacpp[:GGUF]`, `openai[:URL]` or `replay:ANSWERS.jsonl` (any
     judge in rlgen.registry.JUDGES that is an LLMJudge, or one that replays recorded answers).
     `options` go to the backend when it takes them (n_ctx, threads, concurrency for llama.cpp;
-    timeout, retries, concurrency for openai) and are dropped otherwise. A replay client is selected by `model` and by the same decoding
-    settings a live client would use, so it finds exactly the answers that client cached."""
+    timeout, retries, concurrency for openai) and are dropped otherwise. A replay client is
+    selected by `model` and by the decoding settings a live client would use, so it finds
+    exactly the answers that client cached."""
     from rlgen.registry import JUDGES, lookup
 
     name, _, arg = spec.partition(":")
