@@ -36,6 +36,7 @@ AGENTS: dict[str, Any] = {
     "rvs": "rlgen.agents.rvs:RvS",
     "gcdt": "rlgen.agents.gcdt:GCDT",
     "gciql": "rlgen.agents.gciql:GCIQL",
+    "llm-zeroshot": "rlgen.agents.llm_zeroshot:LLMZeroShot",  # an LM picks actions, no training
 }
 
 #: PPO actor objectives (see rlgen.agents.objectives); a config's `objective` names one.

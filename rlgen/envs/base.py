@@ -43,6 +43,7 @@ CAPABILITIES: dict[str, str] = {
     "encoder": "an observation encoder",     # EnvFamily.make_encoder
     "scorer": "a scorer over its actions",   # EnvFamily.make_scorer
     "goal_conditioned": "goal-conditioned state observations",
+    "text": "a text rendering of observations",  # EnvFamily.text_view
 }
 
 
@@ -139,6 +140,10 @@ class EnvFamily:
         from rlgen.nets.scorer import EncoderScorer
 
         return EncoderScorer(self.make_encoder(spec), spec.num_actions, outputs_per_action)
+
+    def text_view(self, spec: EnvSpec):
+        """The `rlgen.envs.text.TextView` language agents read (families with "text")."""
+        raise NotImplementedError(f"{self.name} has no text rendering")
 
     def goal_layout(self, spec: EnvSpec) -> GoalLayout:
         """The observation layout the goal-conditioned agents read (goal-conditioned families)."""

@@ -36,7 +36,7 @@ def missions(task: str, start: int, count: int) -> tuple[str, ...]:
 
 class BabyAIFamily(EnvFamily):
     name = "babyai"
-    capabilities = frozenset({"discrete_actions", "encoder"})
+    capabilities = frozenset({"discrete_actions", "encoder", "text"})
 
     @property
     def default_options(self) -> dict[str, Any]:  # type: ignore[override]
@@ -89,6 +89,12 @@ class BabyAIFamily(EnvFamily):
         from rlgen.envs.babyai.encoder import BabyAIEncoderConfig
 
         return dataclass_schema(BabyAIEncoderConfig)
+
+    def text_view(self, spec: EnvSpec):
+        """BabyAI-Text's phrases (rlgen.envs.babyai.text) and BALROG's six action names."""
+        from rlgen.envs.babyai.text import text_view
+
+        return text_view()
 
     def return_bounds(self, task: str, options: dict[str, Any]) -> tuple[float, float]:
         # BabyAI pays 1 - 0.9 * steps / max_steps on success and 0 otherwise

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from rlgen.envs.babyai.env import VIEW, decode_mission
+from rlgen.envs.text import TextAction, TextView
 
 # minigrid.core.constants, fixed here so rendering needs no minigrid import
 OBJECTS = ("unseen", "empty", "wall", "floor", "door", "key", "ball", "box", "goal", "lava", "agent")
@@ -90,3 +91,26 @@ def render_text(obs: dict, with_mission: bool = True) -> str:
     """One observation (unbatched) as text: the mission line, then one phrase per line."""
     lines = [f"Mission: {decode_mission(obs['mission'])}"] if with_mission else []
     return "\n".join(lines + describe(obs["image"]))
+
+
+#: minigrid's actions 0-5 under the names BALROG's BabyAI-Text prompt uses; 6 ("done") does
+#: nothing in these levels and is not offered.
+ACTIONS = (
+    TextAction("turn left", 0, "turn 90 degrees to your left"),
+    TextAction("turn right", 1, "turn 90 degrees to your right"),
+    TextAction("go forward", 2, "move one step in the direction you face"),
+    TextAction("pick up", 3, "pick up the object 1 step forward of you"),
+    TextAction("drop", 4, "put down the object you carry, 1 step forward of you"),
+    TextAction("toggle", 5, "open or close the door (open the box) 1 step forward of you"),
+)
+
+
+def text_view() -> TextView:
+    return TextView(
+        world="a BabyAI grid world: you see 7x7 cells ahead of you and cannot see through walls",
+        actions=ACTIONS,
+        describe=lambda obs: "\n".join(describe(obs["image"])) or "nothing in sight",
+        mission=lambda obs: decode_mission(obs["mission"]),
+        tips=("pick up and toggle act on what is exactly 1 step forward of you",
+              "if an action changed nothing, do not repeat it"),
+        fallback="go forward")

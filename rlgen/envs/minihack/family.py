@@ -15,6 +15,8 @@ from rlgen.envs.splits import Split, Splits
 
 VECTOR_MODES = ("async", "sync")
 ENCODER_KEYS = frozenset({"glyphs", "glyphs_crop", "blstats"})  # what GlyphEncoder reads
+#: what the text rendering's crop reads: the crops, or the full maps and the agent's position
+TEXT_KEYS = ({"chars_crop", "glyphs_crop", "message"}, {"chars", "glyphs", "blstats", "message"})
 
 
 def seed_lists(options: dict[str, Any]) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
@@ -30,7 +32,7 @@ def seed_lists(options: dict[str, Any]) -> tuple[tuple[int, ...], tuple[int, ...
 
 class MiniHackFamily(EnvFamily):
     name = "minihack"
-    capabilities = frozenset({"discrete_actions", "encoder"})
+    capabilities = frozenset({"discrete_actions", "encoder", "text"})
 
     @property
     def default_options(self) -> dict[str, Any]:  # type: ignore[override]
@@ -115,10 +117,21 @@ class MiniHackFamily(EnvFamily):
                                          context="fork")
 
     def spec_capabilities(self, spec: EnvSpec) -> frozenset[str]:
-        caps = super().spec_capabilities(spec)
-        if ENCODER_KEYS - set(spec.options["observation_keys"]):
-            return caps - {"encoder", "scorer"}  # the encoder has nothing to read
-        return caps
+        caps = set(super().spec_capabilities(spec))
+        keys = set(spec.options["observation_keys"])
+        if ENCODER_KEYS - keys:
+            caps -= {"encoder", "scorer"}  # the encoder has nothing to read
+        if not any(view <= keys for view in TEXT_KEYS):
+            caps.discard("text")
+        return frozenset(caps)
+
+    def text_view(self, spec: EnvSpec):
+        from rlgen.envs.minihack.text import text_view
+
+        env = spec.make_env()
+        names = list(env.action_names)
+        env.close()
+        return text_view(spec.task, names)
 
     def encoder_schema(self, spec: EnvSpec) -> dict[str, Any] | None:
         from rlgen.config import dataclass_schema

@@ -74,7 +74,7 @@ def legend(chars: np.ndarray, glyphs: np.ndarray, center: tuple[int, int] | None
 
 
 def render_observation(obs: dict, action_names: Sequence[str], view: str = "crop",
-                       crop: int = CROP) -> str:
+                       crop: int = CROP, with_actions: bool = True) -> str:
     if view == "crop":
         chars, glyphs = _crop(obs, crop)
         r = crop // 2
@@ -89,7 +89,8 @@ def render_observation(obs: dict, action_names: Sequence[str], view: str = "crop
         raise ValueError(f"view must be 'crop' or 'screen', got {view!r}")
     msg = message_text(obs)
     lines.append(f"Message: {msg if msg else '(none)'}")
-    lines.append("Actions: " + ", ".join(f"{i}: {n}" for i, n in enumerate(action_names)))
+    if with_actions:
+        lines.append("Actions: " + ", ".join(f"{i}: {n}" for i, n in enumerate(action_names)))
     return "\n".join(lines)
 
 
@@ -105,3 +106,35 @@ def render_text(obs: dict, action_names: Sequence[str], action: int | None = Non
     if next_obs is not None:
         text += "\nNext observation:\n" + render_observation(next_obs, action_names, view, crop)
     return text
+
+
+#: What the agent is asked to do, by task-name prefix (longest match; "" for the rest): rlgen's
+#: MiniHack tasks end when the agent reaches the staircase down.
+MISSIONS = {
+    "": "reach the staircase down, shown as >",
+    "KeyRoom": "pick up the key, unlock the door by applying the key toward it, then reach the "
+               "staircase down, shown as >",
+    "River": "cross the water (push boulders into it to make a path) and reach the staircase "
+             "down, shown as >",
+    "CorridorBattle": "fight the monsters in the corridor and reach the staircase down, shown as >",
+}
+
+
+def mission(task: str) -> str:
+    return MISSIONS[max((p for p in MISSIONS if task.startswith(p)), key=len)]
+
+
+def text_view(task: str, action_names: Sequence[str]):
+    """The crop rendering with its legend and message; every env action by its NLE name."""
+    from rlgen.envs.text import TextAction, TextView
+
+    names = list(action_names)
+    goal = mission(task)
+    return TextView(
+        world="NetHack through MiniHack: a map of characters around you (the @)",
+        actions=tuple(TextAction(n, i) for i, n in enumerate(names)),
+        describe=lambda obs: render_observation(obs, names, with_actions=False),
+        mission=lambda obs: goal,
+        tips=("move toward the goal along floor cells; walls block you",
+              "if an action changed nothing, do not repeat it"),
+        fallback=names[0])
