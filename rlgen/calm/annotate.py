@@ -71,7 +71,11 @@ def annotate(dataset: str | Path, judge: str, out: str | Path, *, limit: int | N
         bar = tqdm(total=n, desc=f"annotate ({judge.partition(':')[0]})", unit="tr")
     counts = {"unparseable": 0, "cached": 0}
     try:
-        with j, open(out / "annotations.jsonl", "w") as f:
+        # written beside the last complete annotation and moved over it only when done, so a
+        # run that fails (endpoint gone, model missing) leaves that one whole; every answer it
+        # got is in the answer cache for the rerun
+        partial = out / "annotations.jsonl.partial"
+        with j, open(partial, "w") as f:
             for lo in range(0, n, batch):
                 ids = range(lo, min(lo + batch, n))
                 trs = [ds.transition(i) for i in ids]
@@ -89,6 +93,7 @@ def annotate(dataset: str | Path, judge: str, out: str | Path, *, limit: int | N
     finally:
         if bar is not None:
             bar.close()
+    partial.replace(out / "annotations.jsonl")
     card.update(counts, seconds=round(time.time() - start, 1))
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     return out
