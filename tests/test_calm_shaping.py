@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 from gymnasium.vector import AutoresetMode
 
-from rlgen.calm.judges.base import Judge, Judgement
-from rlgen.calm.parse import parse_answer
 from rlgen.agents.factory import agent_config
 from rlgen.calm.dataset import CalmDataset, build
+from rlgen.calm.judges.base import Judge, Judgement
+from rlgen.calm.parse import parse_answer
 from rlgen.calm.shaping import CalmOptions, CalmShaping, CalmTable
 from rlgen.config import to_dict
-from rlgen.envs.wrappers import applied_wrappers, resolved_wrapper_args
 from rlgen.envs.base import LevelSampler
 from rlgen.envs.minihack.env import MiniHackEnv
 from rlgen.envs.minihack.oracle import Oracle
+from rlgen.envs.wrappers import applied_wrappers, resolved_wrapper_args
 
 
 class Scripted(Judge):
