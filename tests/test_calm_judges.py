@@ -181,3 +181,45 @@ def test_serve_with_a_missing_model_is_one_error_line(capsys, tmp_path):
     code = main(["calm", "serve", "--model", str(tmp_path / "none.gguf"), "--port", "8089"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("rlgen: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_batched_judging_asks_k_transitions_per_request_and_caches_each(tmp_path):
+    """per_request=3: one request per 3 transitions (the constant prefix first, numbered transitions,
+    a list-of-boolean-lists schema), verdicts in order, one cache line per transition; a rerun
+    asks nothing and the file replays; an answer that is not the list makes all 3 unparseable."""
+    import re
+
+    def rows(prompt):  # the second transition of every request achieved the first subgoal
+        n = len(re.findall(r"^Transition \d+:$", prompt, re.M))
+        return json.dumps([[i == 1, False] for i in range(n)])
+
+    cfg = PromptConfig.preset()
+    trs = keyroom_transitions()[:7]
+    reqs = [JudgeRequest(transition_prompt(tr, cfg), tr) for tr in trs]
+    ep = Endpoint(answer=rows)
+    try:
+        j = _judge(ep.url, tmp_path / "a.jsonl", per_request=3, prompt=cfg, schema=True,
+                   subgoals=cfg.named_subgoals)
+        out = j.judge(reqs)
+        assert ep.calls == 3  # 3 + 3 + 1
+        body = ep.bodies[0]
+        text = body["messages"][-1]["content"]
+        assert text.index("Transition 1:") < text.index("Transition 3:") and "Transition 4:" not in text
+        schema = body["response_format"]["json_schema"]["schema"]
+        assert schema["minItems"] == schema["maxItems"] == 3
+        assert [o.verdict.subgoals["pick up the key"] for o in out] == \
+            [False, True, False, False, True, False, False]
+        assert all(o.verdict.parsed for o in out) and len(AnswerCache(tmp_path / "a.jsonl")) == 7
+        again = _judge(ep.url, tmp_path / "a.jsonl", per_request=3, prompt=cfg, schema=True,
+                       subgoals=cfg.named_subgoals).judge(reqs)
+        assert ep.calls == 3 and all(o.cached for o in again)
+        ep.answer = lambda prompt: "I think the agent did well."
+        bad = _judge(ep.url, tmp_path / "b.jsonl", per_request=3, prompt=cfg, schema=True,
+                     subgoals=cfg.named_subgoals).judge(reqs[:3])
+        assert [o.verdict.status for o in bad] == ["unparseable"] * 3
+    finally:
+        ep.close()
+    replayed = make_judge(f"replay:{tmp_path / 'a.jsonl'}").judge([r.prompt for r in reqs])
+    assert [o.verdict.subgoals for o in replayed] == [o.verdict.subgoals for o in out]
+    with pytest.raises(ValueError, match="named subgoals"):
+        _judge("http://127.0.0.1:1", False, per_request=3, prompt=PromptConfig(), model="m")

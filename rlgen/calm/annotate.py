@@ -21,7 +21,7 @@ from rlgen.calm.prompts import PromptConfig, transition_prompt
 
 
 def judge_options(spec: str, options: dict[str, Any],
-                  implied: tuple[str, ...] = ("cache", "subgoals")) -> dict[str, Any]:
+                  implied: tuple[str, ...] = ("cache", "subgoals", "prompt")) -> dict[str, Any]:
     """The set options the judge takes. `implied` ones (annotate's defaults) are dropped where
     they do not apply; an explicitly set option that does not apply is an error."""
     from rlgen.registry import JUDGES, lookup
@@ -54,6 +54,9 @@ def annotate(dataset: str | Path, judge: str, out: str | Path, *, limit: int | N
         options["cache"] = out / "answers.jsonl"
     if options.get("subgoals") is None:
         options["subgoals"] = config.named_subgoals
+    options["prompt"] = config  # what a batching judge renders its requests with
+    # each judge call holds enough transitions to fill every slot with a full request
+    batch = max(batch, (options.get("per_request") or 1) * (options.get("concurrency") or 1))
     n = len(ds) if limit is None else min(int(limit), len(ds))
     if n < 1:
         raise ValueError("nothing to annotate (--limit must be at least 1)")

@@ -58,6 +58,8 @@ class CalmOptions:
     #: answer cache of language-model judges ("" = the default under RLGEN_CACHE)
     cache: str = ""
     threads: int = 0  # llama.cpp threads (0: the judge's default)
+    #: language models: transitions asked about in one request (one prefix, K verdicts)
+    per_request: int = 1
     #: offline: an `rlgen calm annotate` folder to build the table from, or else ...
     annotations: str = ""
     #: ... a `rlgen calm dataset` folder to annotate first ("" = build one of `transitions`
@@ -182,7 +184,7 @@ class CalmShaping(RewardShaping):
                  view: str = "tty", action_names: Sequence[str] | None = None, spec: Any = None,
                  mode: str = "online", cache: str = "", threads: int = 0, annotations: str = "",
                  dataset: str = "", transitions: int = 1000, key: str = "map",
-                 **judge_options: Any):
+                 per_request: int = 1, **judge_options: Any):
         super().__init__(envs)
         autoreset = str(envs.metadata.get("autoreset_mode", "")).lower()
         if "next" in autoreset:
@@ -195,6 +197,11 @@ class CalmShaping(RewardShaping):
             judge_options.setdefault("cache", cache)
         if name.partition(":")[0] == "llamacpp" and threads:
             judge_options.setdefault("threads", threads)
+        if name.partition(":")[0] in ("llamacpp", "openai"):
+            if per_request > 1:
+                judge_options.setdefault("per_request", per_request)
+            if mode == "online":
+                judge_options.setdefault("prompt", self.config)
         if self.config.named_subgoals is not None and name.partition(":")[0] != "oracle":
             judge_options.setdefault("subgoals", self.config.named_subgoals)
         self.mode, self.table = mode, None
