@@ -184,38 +184,44 @@ def test_serve_with_a_missing_model_is_one_error_line(capsys, tmp_path):
 
 
 def test_batched_judging_asks_k_transitions_per_request_and_caches_each(tmp_path):
-    """per_request=3: one request per 3 transitions (the constant prefix first, numbered transitions,
-    a list-of-boolean-lists schema), verdicts in order, one cache line per transition; a rerun
-    asks nothing and the file replays; an answer that is not the list makes all 3 unparseable."""
+    """per_request=3: consecutive steps go as windows (each screen once, Time 0..3), other
+    transitions as numbered ones; a list-of-boolean-lists schema; verdicts in order, one cache
+    line per transition; a rerun asks nothing and the file replays; an answer that is not the
+    list makes every verdict of its request unparseable."""
     import re
 
-    def rows(prompt):  # the second transition of every request achieved the first subgoal
-        n = len(re.findall(r"^Transition \d+:$", prompt, re.M))
+    def rows(prompt):  # the second action of every request achieved the first subgoal
+        n = len(re.findall(r"^Transition \d+:$", prompt, re.M)) or \
+            len(re.findall(r"^Time: \d+$", prompt, re.M)) - 1
         return json.dumps([[i == 1, False] for i in range(n)])
 
     cfg = PromptConfig.preset()
-    trs = keyroom_transitions()[:7]
+    trs = keyroom_transitions()[:7]  # one episode's consecutive steps
     reqs = [JudgeRequest(transition_prompt(tr, cfg), tr) for tr in trs]
     ep = Endpoint(answer=rows)
+
+    def judge(cache):
+        return _judge(ep.url, cache, per_request=3, prompt=cfg, schema=True,
+                      subgoals=cfg.named_subgoals)
     try:
-        j = _judge(ep.url, tmp_path / "a.jsonl", per_request=3, prompt=cfg, schema=True,
-                   subgoals=cfg.named_subgoals)
-        out = j.judge(reqs)
-        assert ep.calls == 3  # 3 + 3 + 1
-        body = ep.bodies[0]
-        text = body["messages"][-1]["content"]
-        assert text.index("Transition 1:") < text.index("Transition 3:") and "Transition 4:" not in text
-        schema = body["response_format"]["json_schema"]["schema"]
+        out = judge(tmp_path / "a.jsonl").judge(reqs)
+        assert ep.calls == 3  # windows of 3 + 3, then the last one alone
+        text = ep.bodies[0]["messages"][-1]["content"]
+        assert "Time: 3" in text and "Time: 4" not in text and "Transition 1:" not in text
+        assert len(text) < 0.75 * sum(len(r.prompt) for r in reqs[:3])
+        schema = ep.bodies[0]["response_format"]["json_schema"]["schema"]
         assert schema["minItems"] == schema["maxItems"] == 3
         assert [o.verdict.subgoals["pick up the key"] for o in out] == \
             [False, True, False, False, True, False, False]
         assert all(o.verdict.parsed for o in out) and len(AnswerCache(tmp_path / "a.jsonl")) == 7
-        again = _judge(ep.url, tmp_path / "a.jsonl", per_request=3, prompt=cfg, schema=True,
-                       subgoals=cfg.named_subgoals).judge(reqs)
+        again = judge(tmp_path / "a.jsonl").judge(reqs)
         assert ep.calls == 3 and all(o.cached for o in again)
+        loose = [reqs[4], reqs[0], reqs[2]]  # no step continues the one before
+        judge(tmp_path / "c.jsonl").judge(loose)
+        text = ep.bodies[-1]["messages"][-1]["content"]
+        assert ep.calls == 4 and text.index("Transition 1:") < text.index("Transition 3:")
         ep.answer = lambda prompt: "I think the agent did well."
-        bad = _judge(ep.url, tmp_path / "b.jsonl", per_request=3, prompt=cfg, schema=True,
-                     subgoals=cfg.named_subgoals).judge(reqs[:3])
+        bad = judge(tmp_path / "b.jsonl").judge(reqs[:3])
         assert [o.verdict.status for o in bad] == ["unparseable"] * 3
     finally:
         ep.close()

@@ -49,7 +49,7 @@ class Variant:
 
 
 VARIANTS = {
-    "cpu": Variant(seeds=(0, 1, 2), steps=40_960, episodes=50, beta=0.5, llm_transitions=60),
+    "cpu": Variant(seeds=(0, 1, 2), steps=20_480, episodes=30, beta=0.5, llm_transitions=60),
     "smoke": Variant(seeds=(0,), steps=1024, episodes=4, beta=0.5, llm_transitions=3),
     "full": Variant(seeds=tuple(range(5)), steps=1_000_000, episodes=200, beta=0.5,
                     llm_transitions=300),

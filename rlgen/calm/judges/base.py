@@ -23,8 +23,9 @@ from rlgen.calm.prompts import (
     batch_schema,
     chat_messages,
     verdict_schema,
+    window_prompt,
 )
-from rlgen.calm.render import render_transition
+from rlgen.calm.render import is_chain, render_transition, render_window
 from rlgen.calm.transition import Transition
 
 #: `complete(schema=DEFAULT)`: the judge's own schema
@@ -102,7 +103,8 @@ class LLMJudge(Judge):
 
     `per_request=K` asks about up to K transitions in one request (`rlgen.calm.prompts.batch_prompt`:
     the constant prefix once, the K rendered transitions, one JSON list of boolean lists as the
-    answer, `max_tokens` per transition). It needs named subgoals, `prompt` (the PromptConfig the
+    answer, `max_tokens` per transition); when the K are consecutive steps of one episode they
+    are rendered as one window, Time 0 .. K, each screen once (`window_prompt`). It needs named subgoals, `prompt` (the PromptConfig the
     requests' prompts were built with; it renders the batch) and requests that carry their
     transitions. Answers are still cached per transition prompt, under decoding parameters
     that include the batch size, each with its share of the request's tokens and seconds.
@@ -153,15 +155,35 @@ class LLMJudge(Judge):
                            completion_tokens=c.completion_tokens, latency_s=latency)
         return Judgement(parse_answer(c.text), c.text, c.prompt_tokens, c.completion_tokens, latency)
 
+    def _chunks(self, reqs: list[JudgeRequest]) -> list[list[JudgeRequest]]:
+        """Requests per model call: runs of consecutive steps as windows of up to K, the
+        transitions that continue no run K at a time."""
+        k = self.per_request
+        runs: list[list[JudgeRequest]] = []
+        for r in reqs:
+            if runs and is_chain([runs[-1][-1].transition, r.transition]):
+                runs[-1].append(r)
+            else:
+                runs.append([r])
+        chunks = [run[i:i + k] for run in runs if len(run) > 1 for i in range(0, len(run), k)]
+        # a window's remainder of one transition is judged with the loose ones
+        loose = [c[0] for c in chunks if len(c) == 1] + [run[0] for run in runs if len(run) == 1]
+        chunks = [c for c in chunks if len(c) > 1]
+        return chunks + [loose[i:i + k] for i in range(0, len(loose), k)]
+
     def _answer_batch(self, reqs: Sequence[JudgeRequest]) -> list[Judgement]:
         cfg, n = self.prompt_config, len(reqs)
         assert cfg is not None
-        rendered = [render_transition(r.transition, cfg.view, cfg.separator, cfg.show_actions)
-                    for r in reqs]
+        trs = [r.transition for r in reqs]
+        if n > 1 and is_chain(trs):  # consecutive steps: every screen once
+            prompt = window_prompt(render_window(trs, cfg.view, cfg.separator, cfg.show_actions),
+                                   cfg)
+        else:
+            prompt = batch_prompt([render_transition(tr, cfg.view, cfg.separator,
+                                                     cfg.show_actions) for tr in trs], cfg)
         schema = batch_schema(n, self.subgoals) if self.schema is not None else None
         start = time.perf_counter()
-        c = self.complete(batch_prompt(rendered, cfg), schema=schema,
-                          max_tokens=self.decoding["max_tokens"] * n)
+        c = self.complete(prompt, schema=schema, max_tokens=self.decoding["max_tokens"] * n)
         latency = (time.perf_counter() - start) / n
         tokens_in, tokens_out = c.prompt_tokens / n, c.completion_tokens / n
         out = []
@@ -190,8 +212,7 @@ class LLMJudge(Judge):
             if any(by_prompt[p].transition is None for p in todo):
                 raise JudgeError("batched judging renders the transitions itself; pass "
                                  "JudgeRequest(prompt, transition)")
-            chunks = [[by_prompt[p] for p in todo[i:i + self.per_request]]
-                      for i in range(0, len(todo), self.per_request)]
+            chunks = self._chunks([by_prompt[p] for p in todo])
             if self.concurrency == 1 or len(chunks) < 2:
                 answers = [self._answer_batch(c) for c in chunks]
             else:

@@ -9,6 +9,7 @@ from typing import Any
 
 from rlgen.calm.judges.base import DEFAULT, Completion, JudgeError, LLMJudge
 from rlgen.calm.llama import model_name, resolve_model, start_server
+from rlgen.calm.prompts import batch_grammar
 
 
 class LlamaCppJudge(LLMJudge):
@@ -37,7 +38,10 @@ class LlamaCppJudge(LLMJudge):
                                 "max_tokens": max_tokens or self.decoding["max_tokens"],
                                 "temperature": self.decoding["temperature"],
                                 "cache_prompt": self.prompt_cache}
-        if schema is not None:
+        if schema is not None and schema.get("type") == "array":
+            # a batched answer: the same language as the schema minus optional whitespace
+            body["grammar"] = batch_grammar(schema["maxItems"], schema["items"]["maxItems"])
+        elif schema is not None:
             body["response_format"] = {"type": "json_schema",
                                        "json_schema": {"name": "verdict", "schema": schema}}
         out = self.server.handle_chat_completions(body)
