@@ -6,21 +6,25 @@ Cases (all preset-subgoal prompts, JSON-schema constrained, greedy):
 - `fresh prompt per call`: CALM's dataset prompt (tty screens, cells joined by a space), the
   whole prompt evaluated on every call (`prompt_cache=False`), one verdict dict per call;
 - `prefix reuse`: the same prompts; the slot keeps the KV cache of the constant prefix;
-- `K per request`: K transitions in one request (the prefix once, K numbered transitions, one
-  list of boolean lists as the answer: `per_request=K`), same rendering;
+- `K per request`: up to K transitions in one request (`per_request=K`: the prefix once, then
+  a run of consecutive steps as one window Time 0..K, each screen once, or else numbered
+  transitions; one whitespace-free list of boolean lists as the answer), same rendering;
 - `K per request, no separator`: the same with map cells not separated by spaces (CALM's RL
   annotator's rendering; about a third fewer tokens per screen);
 - `K/2 per request x 2 slots`: two such requests at once on two server slots.
 
-Every run judges transitions no run has judged before (llama.cpp also keeps earlier prompts in
+The transitions are a stretch of the natural step stream (an unbalanced dataset: the oracle's
+episodes in order), as a training run or an episode annotation sees them; a window stops at an
+episode's end. Every run judges transitions no run has judged before (llama.cpp also keeps earlier prompts in
 a RAM prompt cache, so a repeated prompt would time a cache hit). The profile columns come from
 the server's own timings per request: prompt tokens evaluated and the milliseconds spent on
 them, answer tokens and their milliseconds, and the rest of the wall time (Python, HTTP-free
 call overhead, grammar setup), all per judged transition.
 
-    PYTHONPATH=$PWD python scripts/bench/calm_judge.py --dataset D --n 8 --reps 3
+    PYTHONPATH=$PWD python scripts/bench/calm_judge.py --dataset D --n 16 --k 8 --reps 3
 
-Needs n x reps x 5 + 1 transitions; without --dataset it builds a KeyRoom-S5 dataset.
+Needs n x reps x 5 + 1 transitions of an unbalanced dataset (`rlgen calm dataset ...
+--unbalanced`); without --dataset it builds one for KeyRoom-S5.
 """
 
 from __future__ import annotations
@@ -58,16 +62,17 @@ class Timed:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--dataset")
-    p.add_argument("--n", type=int, default=8, help="transitions per repetition (and K)")
+    p.add_argument("--n", type=int, default=16, help="transitions per repetition")
+    p.add_argument("--k", type=int, default=8, help="transitions per request")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--model", help="GGUF (default: the bundled SmolLM2-135M-Instruct)")
     args = p.parse_args()
-    k = args.n
+    k = args.k
     cases = 5
     need = args.n * args.reps * cases + 1
     path = args.dataset or build("minihack:KeyRoom-S5", "train", need,
-                                 Path(tempfile.mkdtemp()) / "D", progress=False)
+                                 Path(tempfile.mkdtemp()) / "D", balanced=False, progress=False)
     ds = CalmDataset(path)
     if len(ds) < need:
         raise SystemExit(f"{path} has {len(ds)} transitions; this needs {need}")
