@@ -123,9 +123,12 @@ def table(out: Path, v: Variant, names: dict[str, list[str]]) -> dict:
              "|---" * (len(SPLITS) + 2) + "|"]
     for arm in names:
         per_seed = {s: [] for s in SPLITS}
-        intrinsic = []
+        intrinsic, seeds = [], []
         for seed in v.seeds:
             run = out / "runs" / f"{arm}-s{seed}"
+            if not (run / "summary.json").exists():
+                continue  # --table before every run finished: the seeds done so far
+            seeds.append(seed)
             summary = json.loads((run / "summary.json").read_text())
             for s in SPLITS:
                 per_seed[s].append(float(summary["splits"][s]["success_rate"]))
@@ -134,7 +137,9 @@ def table(out: Path, v: Variant, names: dict[str, list[str]]) -> dict:
             shaped = [m.get("train/shaped_episode_return", m["train/episode_return"])
                       - m["train/episode_return"] for m in ended]
             intrinsic.append(float(np.mean(shaped)) if shaped else 0.0)
-        row, cells = {}, []
+        if not seeds:
+            continue
+        row, cells = {"seeds": seeds}, []
         for s in SPLITS:
             mean, ci = stats.mean_with_ci(np.array(per_seed[s])[:, None])
             row[s] = {"mean": mean, "ci": ci, "per_seed": per_seed[s]}
@@ -142,7 +147,7 @@ def table(out: Path, v: Variant, names: dict[str, list[str]]) -> dict:
                          + ", ".join(f"{x:.2f}" for x in per_seed[s]) + ")")
         row["shaping_return_per_episode"] = intrinsic
         result["arms"][arm] = row
-        lines.append(f"| {arm} | " + " | ".join(cells) + " | "
+        lines.append(f"| {arm} (seeds {', '.join(map(str, seeds))}) | " + " | ".join(cells) + " | "
                      + ", ".join(f"{x:.3f}" for x in intrinsic) + " |")
     md = "\n".join(lines)
     (out / "results.md").write_text(md + "\n")
@@ -160,9 +165,14 @@ def main() -> None:
     ap.add_argument("--seed-cache", help="an earlier answer cache (same model and prompts) to "
                     "start the annotation's cache from")
     ap.add_argument("--arms", help="comma-separated subset of ppo,ppo+oracle,ppo+llm")
+    ap.add_argument("--table", action="store_true",
+                    help="only write the table from the runs finished so far")
     args = ap.parse_args()
     v = VARIANTS[args.variant]
     out = Path(args.out)
+    if args.table:
+        table(out, v, arms(v, (out / "annotations_smollm2").resolve()))
+        return
     (out / "logs").mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     started = time.time()
