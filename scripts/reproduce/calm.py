@@ -108,7 +108,7 @@ def train(out: Path, name: str, seed: int, sets: list[str], v: Variant) -> Path:
             cmd += ["--set", s]
     start = time.time()
     with open(out / "logs" / f"{name}.log", "a") as log:
-        rc = subprocess.call(["nice", *cmd], stdout=log, stderr=subprocess.STDOUT)
+        rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)  # run the script itself under nice
     if rc != 0:
         raise RuntimeError(f"{name} failed (rc {rc}); see {out / 'logs' / (name + '.log')}")
     print(f"{name}: {time.time() - start:.0f} s", flush=True)
