@@ -452,7 +452,8 @@ def cmd_calm_annotate(args: argparse.Namespace) -> int:
         out = annotate(args.dataset, args.judge, args.out, limit=args.limit,
                        config=_prompt_config(args), batch=args.batch, progress=not args.quiet,
                        cache=args.cache, model=args.model, max_tokens=args.max_tokens,
-                       schema=schema, concurrency=args.concurrency, threads=args.threads)
+                       schema=schema, concurrency=args.concurrency, threads=args.threads,
+                       per_request=args.per_request)
     except KeyboardInterrupt:
         print(f"\nrlgen: interrupted; the answers so far are in "
               f"{args.cache or Path(args.out) / 'answers.jsonl'}: rerun the command to resume",
@@ -513,6 +514,9 @@ def _add_calm_parsers(sub) -> None:
     an.add_argument("--concurrency", type=int, help="concurrent requests (llamacpp: slots)")
     an.add_argument("--threads", type=int, help="llamacpp: CPU threads")
     an.add_argument("--batch", type=int, default=8, help="transitions per judge call")
+    an.add_argument("--per-request", type=int,
+                    help="language models: transitions asked about in one request (one prefix, "
+                         "K transitions, K verdicts; needs --subgoals preset)")
     an.add_argument("--bootstrap", type=int, default=1000)
     from rlgen.calm.prompts import VARIANTS
 

@@ -44,9 +44,11 @@ class Endpoint:
     """A chat-completions server answering with a dict that names the prompt; `fail_first`
     requests get HTTP 503, `fail_on` prompts get HTTP 400 (a permanent error)."""
 
-    def __init__(self, fail_first: int = 0, fail_on: str = "\0", delay: float = 0.0):
+    def __init__(self, fail_first: int = 0, fail_on: str = "\0", delay: float = 0.0,
+                 answer=None):
         self.calls, self.in_flight, self.max_in_flight = 0, 0, 0
         self.fail_first, self.fail_on, self.delay = fail_first, fail_on, delay
+        self.answer = answer  # prompt -> answer text (default: a dict naming the prompt)
         self.bodies: list[dict] = []
         self.lock = threading.Lock()
         endpoint = self
@@ -81,7 +83,8 @@ class Endpoint:
                         return self._send(503, {"error": "loading"})
                     if endpoint.fail_on in prompt:
                         return self._send(400, {"error": {"message": "prompt too long"}})
-                    answer = f'```python\n{{"{prompt[:12]}": True}}\n```'
+                    answer = endpoint.answer(prompt) if endpoint.answer else \
+                        f'```python\n{{"{prompt[:12]}": True}}\n```'
                     self._send(200, {"choices": [{"message": {"content": answer}}],
                                      "usage": {"prompt_tokens": len(prompt.split()),
                                                "completion_tokens": 7}})

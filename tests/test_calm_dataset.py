@@ -181,3 +181,30 @@ def test_missing_llama_packages_name_the_install_commands(tmp_path, capsys, monk
     assert main(["calm", "serve", "--model", str(model), "--port", "8091"]) == 2
     err = capsys.readouterr().err
     assert "pip install xllamacpp==2026.10.11549" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_judge_that_fails_midway_loses_nothing_already_annotated(dataset, tmp_path, capsys):
+    """The endpoint goes away, or the model file is missing, on a rerun into the same folder:
+    one error line, the last complete annotations.jsonl is intact and every answer received is
+    in the answer cache, so the next run asks only for what is missing."""
+    out = tmp_path / "A"
+    ep = Endpoint()
+    url = ep.url
+    try:
+        assert main(["calm", "annotate", str(dataset), "--judge", f"openai:{url}", "--out",
+                     str(out), "--limit", "4", "--bootstrap", "0", "--quiet"]) == 0
+        ep.fail_on = "Time: 0"  # every later prompt fails, as an endpoint that went away
+        capsys.readouterr()
+        assert main(["calm", "annotate", str(dataset), "--judge", f"openai:{url}", "--out",
+                     str(out), "--bootstrap", "0", "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("rlgen: error:") and len(err.strip().splitlines()) == 1
+    finally:
+        ep.close()
+    assert len((out / "annotations.jsonl").read_text().splitlines()) == 4
+    assert len((out / "answers.jsonl").read_text().splitlines()) == 4
+    assert main(["calm", "annotate", str(dataset), "--judge", "llamacpp:/no/such/model.gguf",
+                 "--out", str(out), "--bootstrap", "0", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "model file /no/such/model.gguf does not exist" in err and len(err.strip().splitlines()) == 1
+    assert len((out / "annotations.jsonl").read_text().splitlines()) == 4

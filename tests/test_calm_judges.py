@@ -181,3 +181,51 @@ def test_serve_with_a_missing_model_is_one_error_line(capsys, tmp_path):
     code = main(["calm", "serve", "--model", str(tmp_path / "none.gguf"), "--port", "8089"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("rlgen: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_batched_judging_asks_k_transitions_per_request_and_caches_each(tmp_path):
+    """per_request=3: consecutive steps go as windows (each screen once, Time 0..3), other
+    transitions as numbered ones; a list-of-boolean-lists schema; verdicts in order, one cache
+    line per transition; a rerun asks nothing and the file replays; an answer that is not the
+    list makes every verdict of its request unparseable."""
+    import re
+
+    def rows(prompt):  # the second action of every request achieved the first subgoal
+        n = len(re.findall(r"^Transition \d+:$", prompt, re.M)) or \
+            len(re.findall(r"^Time: \d+$", prompt, re.M)) - 1
+        return json.dumps([[i == 1, False] for i in range(n)])
+
+    cfg = PromptConfig.preset()
+    trs = keyroom_transitions()[:7]  # one episode's consecutive steps
+    reqs = [JudgeRequest(transition_prompt(tr, cfg), tr) for tr in trs]
+    ep = Endpoint(answer=rows)
+
+    def judge(cache):
+        return _judge(ep.url, cache, per_request=3, prompt=cfg, schema=True,
+                      subgoals=cfg.named_subgoals)
+    try:
+        out = judge(tmp_path / "a.jsonl").judge(reqs)
+        assert ep.calls == 3  # windows of 3 + 3, then the last one alone
+        text = ep.bodies[0]["messages"][-1]["content"]
+        assert "Time: 3" in text and "Time: 4" not in text and "Transition 1:" not in text
+        assert len(text) < 0.75 * sum(len(r.prompt) for r in reqs[:3])
+        schema = ep.bodies[0]["response_format"]["json_schema"]["schema"]
+        assert schema["minItems"] == schema["maxItems"] == 3
+        assert [o.verdict.subgoals["pick up the key"] for o in out] == \
+            [False, True, False, False, True, False, False]
+        assert all(o.verdict.parsed for o in out) and len(AnswerCache(tmp_path / "a.jsonl")) == 7
+        again = judge(tmp_path / "a.jsonl").judge(reqs)
+        assert ep.calls == 3 and all(o.cached for o in again)
+        loose = [reqs[4], reqs[0], reqs[2]]  # no step continues the one before
+        judge(tmp_path / "c.jsonl").judge(loose)
+        text = ep.bodies[-1]["messages"][-1]["content"]
+        assert ep.calls == 4 and text.index("Transition 1:") < text.index("Transition 3:")
+        ep.answer = lambda prompt: "I think the agent did well."
+        bad = judge(tmp_path / "b.jsonl").judge(reqs[:3])
+        assert [o.verdict.status for o in bad] == ["unparseable"] * 3
+    finally:
+        ep.close()
+    replayed = make_judge(f"replay:{tmp_path / 'a.jsonl'}").judge([r.prompt for r in reqs])
+    assert [o.verdict.subgoals for o in replayed] == [o.verdict.subgoals for o in out]
+    with pytest.raises(ValueError, match="named subgoals"):
+        _judge("http://127.0.0.1:1", False, per_request=3, prompt=PromptConfig(), model="m")

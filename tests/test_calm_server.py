@@ -84,3 +84,20 @@ def test_in_process_llamacpp_judge(tmp_path):
                     max_tokens=48, threads=2) as judge:
         out = judge.judge(_prompts()[:1])
     _check(out, cached=False)
+
+
+def test_in_process_batched_window_answers_through_the_compact_grammar(tmp_path):
+    """Two consecutive steps in one request: the grammar (no whitespace) gives one parseable
+    [[bool, bool], [bool, bool]] answer, cached as two verdicts (plumbing, not judgement)."""
+    from calm_helpers import keyroom_transitions
+
+    from rlgen.calm.judges import JudgeRequest, make_judge
+
+    cfg = PromptConfig.preset(separator="")
+    trs = keyroom_transitions()[:2]
+    with make_judge("llamacpp", cache=tmp_path / "a.jsonl", subgoals=PRESET_SUBGOALS,
+                    max_tokens=16, threads=2, per_request=2, prompt=cfg) as judge:
+        out = judge.judge([JudgeRequest(transition_prompt(tr, cfg), tr) for tr in trs])
+    assert [o.verdict.status for o in out] == ["ok", "ok"]
+    assert all(set(o.verdict.subgoals) == set(PRESET_SUBGOALS) for o in out)
+    assert len(AnswerCache(tmp_path / "a.jsonl")) == 2

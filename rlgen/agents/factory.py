@@ -9,6 +9,7 @@ from typing import Any
 from rlgen.agents.base import Agent, resolve_device, setup_torch
 from rlgen.config import build_config, load_preset
 from rlgen.envs.base import EnvSpec
+from rlgen.envs.wrappers import route_shaping_options
 from rlgen.registry import agent_class, make_env_spec
 
 
@@ -18,7 +19,9 @@ def agent_config(agent: str, family: str, overrides: dict[str, Any] | None = Non
     cls = agent_class(agent)
     preset = load_preset(agent, family)
     preset_steps = preset.pop("steps", None)  # a preset may size the default budget
-    return build_config(cls.config_class, preset, overrides or {}), preset_steps
+    # the `shaping` wrapper's options may be set as top-level keys (--set judge=oracle)
+    layers = route_shaping_options(cls.config_class, [preset, overrides or {}])
+    return build_config(cls.config_class, *layers), preset_steps
 
 
 def make_agent(agent: str, spec: EnvSpec | str, overrides: dict[str, Any] | None = None,

@@ -11,6 +11,7 @@ convolutions run channels-last, and `precision="bf16"` / `compile=True` are opt-
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -23,7 +24,12 @@ from torch import nn
 from rlgen import tree
 from rlgen.agents.base import Agent, TorchPolicy
 from rlgen.agents.objectives import Minibatch, build_objective
-from rlgen.envs.wrappers import check_training_wrappers, extrinsic_rewards, wrap_training_envs
+from rlgen.envs.wrappers import (
+    applied_wrappers,
+    extrinsic_rewards,
+    resolved_wrapper_args,
+    wrap_training_envs,
+)
 from rlgen.nets.impala import layer_init
 from rlgen.runs import FitResult, NullRun, RunDir
 
@@ -60,6 +66,9 @@ class PPOConfig:
     #: never uses them. `wrapper_args` maps a wrapper's name to its keyword arguments.
     wrappers: tuple[str, ...] = ()
     wrapper_args: dict = field(default_factory=dict)
+    #: one more training wrapper, applied outermost, whose declared options (its `Options`
+    #: dataclass) are also top-level keys: `shaping=calm` then `judge=oracle`, `beta=0.5`
+    shaping: str = ""
 
 
 class ActorCritic(nn.Module):
@@ -189,7 +198,7 @@ class Rollout:
     def __init__(self, agent: PPO, envs, seed: int):
         cfg, device = agent.config, agent.device
         self.agent, self.envs = agent, envs
-        self.shaped = bool(cfg.wrappers)
+        self.shaped = bool(applied_wrappers(cfg))
         obs_np, _ = envs.reset(seed=seed)
         self.next_obs = tree.to_tensor(obs_np, device)
         n, t = cfg.num_envs, cfg.num_steps
@@ -254,8 +263,8 @@ class PPO(Agent):
         config = super().check_config(config, spec)
         build_objective(config.objective, config.objective_args, {"clip_coef": config.clip_coef},
                         torch.device("cpu"))
-        check_training_wrappers(config.wrappers, config.wrapper_args)
-        return config
+        # every option of every applied wrapper, defaults filled in, is what the run records
+        return dataclasses.replace(config, wrapper_args=resolved_wrapper_args(config))
 
     def __init__(self, spec, config: PPOConfig, device, seed: int = 0):
         super().__init__(spec, config, device, seed)
@@ -329,7 +338,8 @@ class PPO(Agent):
     def make_training_envs(self, seed: int):
         """The train-split vector env, with the config's training wrappers on top."""
         envs = self.spec.make_vec_env("train", self.config.num_envs, seed=seed)
-        return wrap_training_envs(envs, self.config.wrappers, self.config.wrapper_args, self.spec)
+        return wrap_training_envs(envs, applied_wrappers(self.config), self.config.wrapper_args,
+                                  self.spec)
 
     # ---- generalized advantage estimation ----
     def advantages(self, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor]:

@@ -31,6 +31,7 @@ from rlgen.agents.ppo import (
     minibatch_from_logits,
     ppo_loss,
 )
+from rlgen.envs.wrappers import applied_wrappers
 from rlgen.runs import FitResult
 
 
@@ -92,7 +93,7 @@ class PopulationPPO:
                 frac = self.update / total_updates
                 if cfg.anneal_lr:
                     self.optimizer.param_groups[0]["lr"] = cfg.lr * (1 - frac)
-                stats = [EpisodeStats(shaped=bool(cfg.wrappers)) for _ in self.agents]
+                stats = [EpisodeStats(shaped=bool(applied_wrappers(cfg))) for _ in self.agents]
                 # ---- rollout: one batched forward per step, each member steps its own envs ----
                 for step in range(cfg.num_steps):
                     with torch.inference_mode():

@@ -21,7 +21,7 @@ from rlgen.calm.prompts import PromptConfig, transition_prompt
 
 
 def judge_options(spec: str, options: dict[str, Any],
-                  implied: tuple[str, ...] = ("cache", "subgoals")) -> dict[str, Any]:
+                  implied: tuple[str, ...] = ("cache", "subgoals", "prompt")) -> dict[str, Any]:
     """The set options the judge takes. `implied` ones (annotate's defaults) are dropped where
     they do not apply; an explicitly set option that does not apply is an error."""
     from rlgen.registry import JUDGES, lookup
@@ -54,6 +54,9 @@ def annotate(dataset: str | Path, judge: str, out: str | Path, *, limit: int | N
         options["cache"] = out / "answers.jsonl"
     if options.get("subgoals") is None:
         options["subgoals"] = config.named_subgoals
+    options["prompt"] = config  # what a batching judge renders its requests with
+    # each judge call holds enough transitions to fill every slot with a full request
+    batch = max(batch, (options.get("per_request") or 1) * (options.get("concurrency") or 1))
     n = len(ds) if limit is None else min(int(limit), len(ds))
     if n < 1:
         raise ValueError("nothing to annotate (--limit must be at least 1)")
@@ -71,7 +74,11 @@ def annotate(dataset: str | Path, judge: str, out: str | Path, *, limit: int | N
         bar = tqdm(total=n, desc=f"annotate ({judge.partition(':')[0]})", unit="tr")
     counts = {"unparseable": 0, "cached": 0}
     try:
-        with j, open(out / "annotations.jsonl", "w") as f:
+        # written beside the last complete annotation and moved over it only when done, so a
+        # run that fails (endpoint gone, model missing) leaves that one whole; every answer it
+        # got is in the answer cache for the rerun
+        partial = out / "annotations.jsonl.partial"
+        with j, open(partial, "w") as f:
             for lo in range(0, n, batch):
                 ids = range(lo, min(lo + batch, n))
                 trs = [ds.transition(i) for i in ids]
@@ -89,6 +96,7 @@ def annotate(dataset: str | Path, judge: str, out: str | Path, *, limit: int | N
     finally:
         if bar is not None:
             bar.close()
+    partial.replace(out / "annotations.jsonl")
     card.update(counts, seconds=round(time.time() - start, 1))
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     return out

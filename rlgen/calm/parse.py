@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -138,3 +139,26 @@ def parse_answer(text: str) -> Verdict:
     if seen_dict:
         return Verdict(UNPARSEABLE, reason="no boolean verdict in the answer's dicts")
     return Verdict(UNPARSEABLE, reason="no dict in the answer parses as python or JSON")
+
+
+def parse_batch_answer(text: str, n: int, subgoals: Sequence[str]) -> list[Verdict]:
+    """The n verdicts of a batched answer: a JSON list of n lists of one boolean per subgoal
+    (`rlgen.calm.prompts.batch_schema`). An answer that is not exactly that makes every one
+    of the n verdicts unparseable, with the reason."""
+    t = text.strip()
+    start, end = t.find("["), t.rfind("]")
+    reason = ""
+    try:
+        rows = json.loads(t[start:end + 1]) if start >= 0 < end else None
+    except ValueError:
+        rows, reason = None, "the list does not parse as JSON"
+    if rows is None:
+        reason = reason or "no [...] list in the answer"
+    elif not isinstance(rows, list) or len(rows) != n:
+        reason, rows = f"expected a list of {n} verdict lists", None
+    elif not all(isinstance(r, list) and len(r) == len(subgoals)
+                 and all(isinstance(v, bool) for v in r) for r in rows):
+        reason, rows = f"each verdict must be {len(subgoals)} booleans", None
+    if rows is None:
+        return [Verdict(UNPARSEABLE, reason=reason) for _ in range(n)]
+    return [Verdict(OK, dict(zip(subgoals, r, strict=True))) for r in rows]

@@ -167,6 +167,74 @@ def transition_prompt(tr: Transition, config: PromptConfig = PromptConfig()) -> 
     return compose(render_transition(tr, config.view, config.separator, config.show_actions), config)
 
 
+BATCH_INSTRUCTION = ("Below are several transitions, numbered from 1. Each shows the game before "
+                     "(Time 0) and after (Time 1) a single action of the agent. For each "
+                     "transition: did that action achieve any of the subgoals?")
+
+WINDOW_INSTRUCTION = ("Below is a stretch of gameplay: the game at Time 0, Time 1, Time 2 and so "
+                      "on, with one action of the agent between consecutive times. For each "
+                      "action, from the first to the last: did that action achieve any of the "
+                      "subgoals?")
+
+BATCH_OUTPUT_FORMAT = ("Answer with a JSON list that holds one list per {item}, in order. Each "
+                       "inner list holds one true or false per subgoal, in this order: "
+                       "{subgoals}; true if the action achieved that subgoal. For three {item}s "
+                       "where only the second action achieved the first subgoal:\n{example}")
+
+BATCH_OUTPUT_REMARK = ("Only the list in your answer is read. You have one attempt and cannot ask "
+                       "questions.")
+
+
+def batch_prefix(config: PromptConfig, window: bool = False) -> str:
+    """The constant start of a batched prompt: the single prompt's blocks with the instruction
+    and output format asking for one verdict list per transition (named subgoals only);
+    `window`: for the actions of one stretch of consecutive play."""
+    named = config.named_subgoals
+    if not named:
+        raise ValueError("batched judging needs named subgoals (subgoals=preset)")
+    row = ", ".join("false" for _ in named)
+    hit = ", ".join("true" if i == 0 else "false" for i in range(len(named)))
+    blocks = [
+        ROLE[config.role], LEGEND[config.legend], TASK[config.task],
+        SUBGOALS[config.subgoals].format(subgoals=", ".join(f'"{s}"' for s in named)),
+        WINDOW_INSTRUCTION if window else BATCH_INSTRUCTION, REMARK[config.remark],
+        BATCH_OUTPUT_FORMAT.format(item="action" if window else "transition",
+                                   subgoals=", ".join(f'"{s}"' for s in named),
+                                   example=f"[[{row}], [{hit}], [{row}]]"),
+    ]
+    return "\n\n".join(b for b in blocks if b)
+
+
+def batch_prompt(rendered: Sequence[str], config: PromptConfig) -> str:
+    """One prompt asking about every rendered transition: the constant prefix first (so a
+    llama.cpp slot reuses it), then the numbered transitions, then the output remark."""
+    body = "\n\n".join(f"Transition {i}:\n<gameplay>\n{r}\n</gameplay>"
+                        for i, r in enumerate(rendered, 1))
+    return "\n\n".join([batch_prefix(config), "Gameplay:\n" + body, BATCH_OUTPUT_REMARK])
+
+
+def window_prompt(rendered_window: str, config: PromptConfig) -> str:
+    """One prompt asking about every action of a rendered window (render_window)."""
+    return "\n\n".join([batch_prefix(config, window=True),
+                         TRANSITION_BLOCK.format(transition=rendered_window), BATCH_OUTPUT_REMARK])
+
+
+def batch_grammar(n: int, m: int) -> str:
+    """llama.cpp GBNF for batch_schema(n, m subgoals) without optional whitespace: the
+    shortest answer (a JSON schema's grammar lets the model spend tokens on newlines)."""
+    row = '"[" ' + ' "," '.join(["bool"] * m) + ' "]"'
+    return ('root ::= "[" ' + ' "," '.join(["row"] * n) + ' "]"\n'
+            f'row ::= {row}\nbool ::= "true" | "false"\n')
+
+
+def batch_schema(n: int, subgoals: Sequence[str]) -> dict:
+    """JSON schema of a batched answer: n lists of one boolean per subgoal (the shortest
+    constrained output: no names are generated)."""
+    row = {"type": "array", "items": {"type": "boolean"}, "minItems": len(subgoals),
+           "maxItems": len(subgoals)}
+    return {"type": "array", "items": row, "minItems": int(n), "maxItems": int(n)}
+
+
 def verdict_schema(subgoals: Sequence[str] | None) -> dict:
     """JSON schema of an answer: named boolean subgoals, or any names with boolean values."""
     if subgoals:

@@ -70,3 +70,23 @@ def render_transition(tr: Transition, view: str = "tty", separator: str = " ",
     second = render_step(tr.next_obs, 1, view, separator, a, tr.action_name(tr.next_action),
                          show_actions)
     return f"{first}\n\n{second}"
+
+
+def is_chain(trs: list[Transition]) -> bool:
+    """Each transition starts where the one before ended (consecutive steps of one episode)."""
+    def same(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> bool:
+        keys = set(a) & set(b)
+        return bool(keys) and all(np.array_equal(np.asarray(a[k]), np.asarray(b[k])) for k in keys)
+
+    return all(same(x.next_obs, y.obs) for x, y in zip(trs, trs[1:], strict=False))
+
+
+def render_window(trs: list[Transition], view: str = "tty", separator: str = " ",
+                  show_actions: bool | None = None) -> str:
+    """Consecutive transitions as one stretch of play, Time 0 .. K (K = len(trs)): each screen
+    once, where separate transitions would repeat every inner one (CALM's trajectory windows)."""
+    obs = [tr.obs for tr in trs] + [trs[-1].next_obs]
+    acts = [trs[0].prev_action] + [tr.action for tr in trs] + [trs[-1].next_action]
+    name = trs[0].action_name
+    return "\n\n".join(render_step(o, t, view, separator, name(acts[t]), name(acts[t + 1]),
+                                    show_actions) for t, o in enumerate(obs))

@@ -7,8 +7,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from rlgen.calm.judges.base import Completion, JudgeError, LLMJudge
+from rlgen.calm.judges.base import DEFAULT, Completion, JudgeError, LLMJudge
 from rlgen.calm.llama import model_name, resolve_model, start_server
+from rlgen.calm.prompts import batch_grammar
 
 
 class LlamaCppJudge(LLMJudge):
@@ -31,14 +32,18 @@ class LlamaCppJudge(LLMJudge):
     def from_spec(cls, arg: str = "", **options: Any) -> LlamaCppJudge:
         return cls(arg or options.pop("model_path", None), **options)
 
-    def complete(self, prompt: str) -> Completion:
+    def complete(self, prompt: str, schema: Any = DEFAULT, max_tokens: int | None = None) -> Completion:
+        schema = self._schema(schema)
         body: dict[str, Any] = {"messages": self.messages(prompt),
-                                "max_tokens": self.decoding["max_tokens"],
+                                "max_tokens": max_tokens or self.decoding["max_tokens"],
                                 "temperature": self.decoding["temperature"],
                                 "cache_prompt": self.prompt_cache}
-        if self.schema is not None:
+        if schema is not None and schema.get("type") == "array":
+            # a batched answer: the same language as the schema minus optional whitespace
+            body["grammar"] = batch_grammar(schema["maxItems"], schema["items"]["maxItems"])
+        elif schema is not None:
             body["response_format"] = {"type": "json_schema",
-                                       "json_schema": {"name": "verdict", "schema": self.schema}}
+                                       "json_schema": {"name": "verdict", "schema": schema}}
         out = self.server.handle_chat_completions(body)
         if "error" in out:
             raise JudgeError(f"llama.cpp ({self.path.name}): {out['error'].get('message', out)}")

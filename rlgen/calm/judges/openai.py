@@ -19,7 +19,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from rlgen.calm.judges.base import Completion, JudgeError, LLMJudge
+from rlgen.calm.judges.base import DEFAULT, Completion, JudgeError, LLMJudge
 
 RETRY_STATUS = (408, 409, 429, 500, 502, 503, 504)
 
@@ -93,13 +93,14 @@ class OpenAIJudge(LLMJudge):
             raise JudgeError(f"{self.base_url}/models lists no model; pass model=")
         return str(listed[0]["id"])
 
-    def complete(self, prompt: str) -> Completion:
+    def complete(self, prompt: str, schema: Any = DEFAULT, max_tokens: int | None = None) -> Completion:
+        schema = self._schema(schema)
         body: dict[str, Any] = {"model": self.model, "messages": self.messages(prompt),
-                                "max_tokens": self.decoding["max_tokens"],
+                                "max_tokens": max_tokens or self.decoding["max_tokens"],
                                 "temperature": self.decoding["temperature"]}
-        if self.schema is not None:
+        if schema is not None:
             body["response_format"] = {"type": "json_schema",
-                                       "json_schema": {"name": "verdict", "schema": self.schema}}
+                                       "json_schema": {"name": "verdict", "schema": schema}}
         out = self._request("/chat/completions", body)
         try:
             text = out["choices"][0]["message"]["content"] or ""
