@@ -131,3 +131,90 @@ def test_meta_train_on_ray_reaches_the_local_es_state(ray_instance, tmp_path):
     assert not torch.equal(local["mean"], torch.zeros_like(local["mean"]))  # ES moved
     assert [m["fitness/mean"] for m in ray_log] == pytest.approx(
         [m["fitness/mean"] for m in local_log], abs=1e-6)
+
+
+def test_slurm_local_executor_sweep_matches_the_in_process_one(uninterrupted, tmp_path, capsys):
+    out = tmp_path / "slurm"
+    argv = [*SMOKE, "--backend", "slurm", "--slurm-executor", "local", "--workers", "2",
+            "--out", str(out)]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "4 done, 0 failed" in text and _rows(text) == uninterrupted
+    trials = _manifest(out)
+    assert all(t["state"] == "done" and t["backend"] == "slurm" for t in trials.values())
+    logs = list((out / "slurm").glob("*/*_log.out"))
+    assert len(logs) == 4  # one submitit job (process) per trial, its logs beside the sweep
+
+
+PPO_CUT = """[base]
+agent = "ppo"
+env = "toy:identity"
+steps = 768
+episodes = 4
+splits = ["train", "test"]
+overrides = { num_envs = 4, num_steps = 32, minibatches = 2, epochs = 1, checkpoint_every_s = 0.0 }
+[axes]
+seed = [0, 1]
+"""
+
+
+@pytest.fixture(scope="module")
+def ppo_cut(tmp_path_factory):
+    """A PPO sweep of 6 updates per trial, and its report rows run without interruption."""
+    from rlgen.sweep.run import run_sweep
+    from rlgen.sweep.spec import load_sweep
+
+    folder = tmp_path_factory.mktemp("cut")
+    path = folder / "ppo-cut.toml"
+    path.write_text(PPO_CUT)
+    return path, _report_rows(run_sweep(load_sweep(path), folder / "whole", progress=False).done_runs())
+
+
+@pytest.mark.parametrize("backend", [
+    ["--backend", "local"],
+    ["--backend", "ray", "--workers", "2"],
+    ["--backend", "slurm", "--slurm-executor", "local", "--workers", "2"],
+], ids=["local", "ray", "slurm"])
+def test_sigkilled_driver_resumes_to_the_uninterrupted_result(backend, ppo_cut, request,
+                                                              tmp_path, capsys):
+    """SIGKILL the driver once a trial has checkpointed mid-run; the rerun resumes that trial
+    from its checkpoint and the report equals an uninterrupted sweep's."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    if "ray" in backend:
+        request.getfixturevalue("ray_instance")  # the rerun joins the module's instance
+    path, whole = ppo_cut
+    out = tmp_path / "out"
+    argv = ["sweep", str(path), "--out", str(out), "--quiet", *backend]
+    root = Path(__file__).resolve().parents[1]
+    driver = subprocess.Popen([sys.executable, "-m", "rlgen.cli", *argv], cwd=root,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and driver.poll() is None:
+            if any(not (c.parents[1] / "summary.json").exists()
+                   for c in out.glob("*/checkpoints/latest.pt")):
+                break
+            time.sleep(0.05)
+        assert driver.poll() is None, "the sweep ended before a trial was cut"
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait()
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    states = {t["state"] for t in _manifest(out).values()}
+    assert states <= {"pending", "running", "done"} and states != {"done"}
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert _rows(text) == whole and len(whole) == 2
+    for log in out.glob("*/metrics.jsonl"):
+        steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
+        # resumed from a checkpoint past step 128, never restarted (a kill between an update's
+        # metrics line and its checkpoint logs that one update twice: train's, not the sweep's)
+        assert steps == sorted(steps) and steps.count(128) == 1
+        assert set(steps) == {128, 256, 384, 512, 640, 768}
