@@ -25,8 +25,8 @@ def ray_instance():
     from rlgen.exec.ray_tasks import RayBackend
 
     backend = RayBackend(BackendOptions(workers=2))
-    backend.start()
-    yield
+    ray = backend.start()
+    yield ray.get_runtime_context().gcs_address
     backend.close()
 
 
@@ -172,13 +172,14 @@ def ppo_cut(tmp_path_factory):
 
 @pytest.mark.parametrize("backend", [
     ["--backend", "local"],
-    ["--backend", "ray", "--workers", "2"],
+    ["--backend", "ray", "--address", "{ray}"],
     ["--backend", "slurm", "--slurm-executor", "local", "--workers", "2"],
 ], ids=["local", "ray", "slurm"])
 def test_sigkilled_driver_resumes_to_the_uninterrupted_result(backend, ppo_cut, request,
                                                               tmp_path, capsys):
     """SIGKILL the driver once a trial has checkpointed mid-run; the rerun resumes that trial
-    from its checkpoint and the report equals an uninterrupted sweep's."""
+    from its checkpoint and the report equals an uninterrupted sweep's. On Ray the driver joins
+    the running instance with --address, as on a cluster, so its tasks must be stopped by Ray."""
     import os
     import signal
     import subprocess
@@ -186,8 +187,9 @@ def test_sigkilled_driver_resumes_to_the_uninterrupted_result(backend, ppo_cut, 
     import time
     from pathlib import Path
 
-    if "ray" in backend:
-        request.getfixturevalue("ray_instance")  # the rerun joins the module's instance
+    if "ray" in backend:  # the killed driver and the rerun join the module's instance
+        address = request.getfixturevalue("ray_instance")
+        backend = [address if a == "{ray}" else a for a in backend]
     path, whole = ppo_cut
     out = tmp_path / "out"
     argv = ["sweep", str(path), "--out", str(out), "--quiet", *backend]
