@@ -84,7 +84,7 @@ def main() -> None:
             t = time.perf_counter()
             run_sweep(sweep, out, backend, BackendOptions(workers=workers), progress=False)
             rerun = time.perf_counter() - t
-            ratio = f" sweep/plain loop={total / plain:.2f}x" if workers == 1 else ""
+            ratio = f" sweep/plain loop={total / plain:.2f}x"
             print(f"{backend} workers={workers} trials={n} total={total:.2f}s "
                   f"trial work={work:.2f}s overhead/trial={(total - work / workers) / n:.3f}s "
                   f"rerun, all done={rerun:.3f}s ({rerun / n * 1000:.1f} ms/trial){ratio}")
