@@ -355,7 +355,8 @@ def cmd_meta_test(args: argparse.Namespace) -> int:
 def _backend_options(args: argparse.Namespace, workers: int = 1):
     from rlgen.exec import BackendOptions
 
-    return BackendOptions(workers=args.workers or workers, address=args.address,
+    return BackendOptions(workers=workers if args.workers is None else args.workers,
+                          address=args.address,
                           slurm_executor=args.slurm_executor, partition=args.partition,
                           time_min=args.time, log_folder=args.slurm_folder)
 

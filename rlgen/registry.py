@@ -66,6 +66,7 @@ JUDGES: dict[str, str] = {
 BACKENDS: dict[str, Any] = {
     "local": "rlgen.exec.local:LocalBackend",
     "ray": "rlgen.exec.ray_tasks:RayBackend",
+    "slurm": "rlgen.exec.submitit_arrays:SlurmBackend",
 }
 
 TABLES: dict[str, dict[str, Any]] = {

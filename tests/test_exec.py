@@ -1,14 +1,37 @@
-"""Execution backends (rlgen.exec) under `rlgen sweep` on a small real sweep: sweeps/toy-smoke.toml
---variant cpu (PPO and BC × seeds 0, 1 on toy:identity). One local Ray instance serves the module."""
+"""Execution backends (rlgen.exec) under `rlgen sweep` on a small real sweep: PPO and BC (on the
+toy-identity-oracle recipe) × seeds 0, 1 on toy:identity, as in sweeps/toy-smoke.toml, with PPO
+checkpointing every update so that a driver killed mid-sweep has something to resume. One local
+Ray instance serves the module."""
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from rlgen.cli import main
 
-SMOKE = ["sweep", "toy-smoke", "--variant", "cpu", "--quiet"]
+SWEEP = """[base]
+env = "toy:identity"
+episodes = 4
+splits = ["train", "test"]
+[axes]
+seed = [0, 1]
+[[trials]]
+agent = "ppo"
+steps = 384
+overrides = { num_envs = 4, num_steps = 32, minibatches = 2, epochs = 1, checkpoint_every_s = 0.0 }
+[[trials]]
+agent = "bc"
+steps = 30
+recipe = "toy-identity-oracle"
+overrides = { batch_size = 64, lr = 1e-3, log_every = 10, encoder = { channels = [8], out_dim = 32 } }
+"""
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -25,8 +48,8 @@ def ray_instance():
     from rlgen.exec.ray_tasks import RayBackend
 
     backend = RayBackend(BackendOptions(workers=2))
-    backend.start()
-    yield
+    ray = backend.start()
+    yield ray.get_runtime_context().gcs_address
     backend.close()
 
 
@@ -34,36 +57,93 @@ def _rows(text):
     return [line for line in text.splitlines() if re.match(r"\| toy:identity \| \w+ \| [^|]+ \| \d \|", line)]
 
 
+def _steps(metrics):
+    """Logged steps, complete lines only (the file may be being written)."""
+    return [json.loads(line)["step"] for line in metrics.read_text().split("\n")[:-1] if line]
+
+
 def _manifest(out):
     return json.loads((out / "manifest.json").read_text())["trials"]
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
-    """The reference: the same sweep in the driver's own process."""
+def sweep(tmp_path_factory):
+    """The sweep file, and the report rows of the whole sweep run in the driver's own process."""
+    from rlgen.eval import report as R
     from rlgen.sweep.run import run_sweep
     from rlgen.sweep.spec import load_sweep
 
-    out = tmp_path_factory.mktemp("reference")
-    result = run_sweep(load_sweep("toy-smoke", "cpu"), out, progress=False)
-    return _report_rows(result.done_runs())
+    folder = tmp_path_factory.mktemp("sweep")
+    path = folder / "two-agents.toml"
+    path.write_text(SWEEP)
+    runs = run_sweep(load_sweep(path), folder / "whole", progress=False).done_runs()
+    rows = _rows(R.report(R.load_summaries(runs).summaries))
+    assert len(rows) == 4
+    return path, rows
 
 
-def _report_rows(runs):
-    from rlgen.eval import report as R
+def _kill_once_a_trial_is_half_done(argv, out):
+    """Run the sweep's driver as a subprocess and SIGKILL it once a PPO trial has logged two of
+    its three updates (so its first update's checkpoint is on disk: log, then checkpoint); the
+    PPO trials' logged steps at that moment."""
+    root = Path(__file__).resolve().parents[1]
+    driver = subprocess.Popen([sys.executable, "-m", "rlgen.cli", *argv], cwd=root,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and driver.poll() is None:
+            seen = {m.parent.name: _steps(m) for m in out.glob("ppo-*/metrics.jsonl")}
+            if any(len(s) >= 2 and not (out / n / "summary.json").exists() for n, s in seen.items()):
+                break
+            time.sleep(0.05)
+        assert driver.poll() is None, "the sweep ended before a trial was cut"
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait()
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    return seen
 
-    return _rows(R.report(R.load_summaries(runs).summaries))
 
+@pytest.mark.parametrize("backend", [
+    ["--backend", "local"],
+    ["--backend", "ray", "--address", "{ray}"],
+    ["--backend", "slurm", "--slurm-executor", "local", "--workers", "2"],
+], ids=["local", "ray", "slurm"])
+def test_backend_runs_the_sweep_and_a_killed_driver_resumes_it(backend, sweep, request, tmp_path,
+                                                               capsys):
+    """Per backend: the driver is SIGKILLed mid-sweep; rerunning the command resumes the cut
+    trials from their checkpoints, runs the rest, and the report equals the one of the whole
+    sweep run in one process; a third run skips everything. On Ray both drivers join the
+    module's instance with --address, as on a cluster, so the killed one's tasks are Ray's to
+    stop."""
+    if "ray" in backend:
+        address = request.getfixturevalue("ray_instance")
+        backend = [address if a == "{ray}" else a for a in backend]
+    path, whole = sweep
+    out = tmp_path / "out"
+    argv = ["sweep", str(path), "--out", str(out), "--quiet", *backend]
+    at_kill = _kill_once_a_trial_is_half_done(argv, out)
+    states = {t["state"] for t in _manifest(out).values()}
+    assert states <= {"pending", "running", "done"} and states != {"done"}
 
-def test_ray_sweep_matches_the_in_process_one(ray_instance, uninterrupted, tmp_path, capsys):
-    out = tmp_path / "ray"
-    argv = [*SMOKE, "--backend", "ray", "--workers", "2", "--out", str(out)]
     assert main(argv) == 0
     text = capsys.readouterr().out
-    assert "4 done, 0 failed" in text and _rows(text) == uninterrupted and len(uninterrupted) == 4
+    assert "4 done, 0 failed" in text and _rows(text) == whole
     trials = _manifest(out)
-    assert all(t["state"] == "done" and t["host"] and t["wall_s"] > 0 and t["attempts"] == 1
-               and t["backend"] == "ray" for t in trials.values())
+    assert all(t["state"] == "done" and t["host"] and t["wall_s"] > 0 and t["backend"] == backend[1]
+               for t in trials.values())
+    assert any(t["attempts"] == 2 for t in trials.values())  # the cut one ran twice
+    for name, before in at_kill.items():
+        steps = _steps(out / name / "metrics.jsonl")
+        assert set(steps) == {128, 256, 384} and steps == sorted(steps)
+        # resumed from its checkpoint, not restarted: every update before the last one logged
+        # before the kill (whose checkpoint was written before the next log) appears once; only
+        # a kill between an update's log and its checkpoint repeats that one update (train's
+        # order). A Ray task may run on for a moment after its driver died: that is fine too.
+        assert all(steps.count(step) == 1 for step in before[:-1])
+    if "slurm" in backend:  # one submitit job per trial attempt, its logs beside the sweep
+        assert len(list((out / "slurm").glob("*/*_log.out"))) >= 4
     assert main(argv) == 0
     assert "4 skipped" in capsys.readouterr().out and _manifest(out) == trials
 

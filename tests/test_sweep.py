@@ -96,7 +96,8 @@ def test_meta_split_files_are_not_sweeps():
 @pytest.mark.parametrize("args,message", [
     (["toy-smok"], "Did you mean 'toy-smoke'"),
     (["toy-smoke", "--variant", "gpu"], "unknown variant of sweep toy-smoke 'gpu'"),
-    (["{ppo}", "--backend", "slurm"], "unknown backend 'slurm'"),
+    (["{ppo}", "--backend", "slurn"], "unknown backend 'slurn'. Did you mean 'slurm'"),
+    (["{ppo}", "--backend", "ray", "--workers", "0"], "--workers must be at least 1"),
     (["{axis}"], "unknown sweep key in [axes] 'overides.lr'"),
     (["{base}"], "unknown sweep key in [base] 'sed'"),
 ])

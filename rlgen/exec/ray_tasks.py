@@ -63,6 +63,8 @@ class RayBackend(Backend):
         used = {"CPU": 0.0, "GPU": 0.0}
         try:
             while todo or pending:
+                if self.options.address:  # a cluster may have grown (autoscaling) or shrunk
+                    capacity = {k: ray.cluster_resources().get(k, 0.0) for k in ("CPU", "GPU")}
                 # submit only what the cluster can run now (Ray would queue the rest), so
                 # on_start marks running jobs and a killed driver loses only those
                 while todo:

@@ -30,7 +30,8 @@ def run_trial(job: dict[str, Any]) -> dict[str, Any]:
     stop, e.g. a Slurm job), this waits for it to end, then resumes or skips as its files say."""
     start = time.perf_counter()
     path = Path(job["out"]) / job["name"]
-    result: dict[str, Any] = {"host": platform.node(), "run": str(path), "error": None}
+    result: dict[str, Any] = {"host": platform.node(), "run": str(path), "error": None,
+                              "traceback": None}  # clears a failed attempt's
     try:
         while True:
             try:
