@@ -78,7 +78,9 @@ def load_sweep_dir(out: str | Path) -> SweepData:
         text = sweep_path.read_text()
         try:
             sweep = load_sweep(sweep_path, manifest.get("variant"))
-            declared = list(sweep.axes) + [k for entry in sweep.trials for k in _flat(entry)]
+            bundles = sweep.bundle_axes()
+            declared = [f"labels.{k}" if k in bundles else k for k in sweep.axes] + \
+                [k for entry in sweep.trials for k in _flat(entry)]
         except (ValueError, FileNotFoundError) as e:  # edited since: group by what varies
             problems.append(f"sweep file {sweep_path} no longer loads ({e}); grouping by the "
                             "parameters that vary between trials")
@@ -123,7 +125,10 @@ def group_trials(data: SweepData) -> Grouping:
     flats = [_flat(t.params) for t in data.trials]
     every = list(dict.fromkeys(k for f in flats for k in f))
     varying = [k for k in every if len({_key(f.get(k)) for f in flats}) > 1]
-    split_by = [k for k in varying if k not in (SEED, TASK)]
+    if data.declared:  # the sweep's own axes; what [[when]] rules or ${seed} derive follows them
+        split_by = [k for k in data.declared if k in varying and k not in (SEED, TASK)]
+    else:
+        split_by = [k for k in varying if k not in (SEED, TASK) and not _follows_seed(k, flats)]
     parts: dict[str, list[int]] = {}
     for i, f in enumerate(flats):
         parts.setdefault(_key([f.get(k) for k in split_by]), []).append(i)
@@ -145,6 +150,16 @@ def group_trials(data: SweepData) -> Grouping:
     return Grouping(keys, tasks, groups, varying)
 
 
+def _follows_seed(key: str, flats: list[dict[str, Any]]) -> bool:
+    """A key whose value is one per seed and changes with it (a per-seed dataset): not a group."""
+    by_seed: dict[str, set[str]] = {}
+    for f in flats:
+        by_seed.setdefault(_key(f.get(SEED)), set()).add(_key(f.get(key)))
+    per_seed = [len(v) for v in by_seed.values()]
+    repeated = len(flats) > len(by_seed)  # else any key would look like it follows the seed
+    return repeated and max(per_seed) == 1 and len({_key(f.get(key)) for f in flats}) == len(by_seed)
+
+
 def _matrix(group: Group, split: str, metric: str = "normalized_mean") -> np.ndarray | None:
     """(seeds × tasks) scores of the group's evaluated trials; None when some task has a
     different number of evaluated seeds (rliable needs a full matrix)."""
@@ -164,6 +179,10 @@ def _matrix(group: Group, split: str, metric: str = "normalized_mean") -> np.nda
     return np.array(list(per_task.values())).T
 
 
+def _title(key: str) -> str:
+    return key.removeprefix("labels.")  # a bundle axis is shown by its name
+
+
 def _fmt(value: float, ci: Sequence[float]) -> str:
     return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
 
@@ -175,15 +194,14 @@ def _splits(data: SweepData) -> list[str]:
 def group_table(data: SweepData, grouping: Grouping, seed: int = 0) -> Table:
     splits = _splits(data)
     tasks = f"{len(grouping.tasks)} task" + ("s" if len(grouping.tasks) > 1 else "")
-    head = list(grouping.keys) + ["runs (seeds × tasks)"]
+    head = [_title(k) for k in grouping.keys] + ["runs (seeds × tasks)"]
     head += [f"{k}: IQM [95% CI]" for k in splits]
     has_gap = any(t.summary and t.summary.get("generalization_gap") for t in data.trials)
-    has_success = any("success_rate" in t.summary["splits"].get("test", {})
-                      for t in data.trials if t.summary)
+    success = [k for k in splits if any("success_rate" in t.summary["splits"].get(k, {})
+                                        for t in data.trials if t.summary)]
     if has_gap:
         head.append("gap train − test: IQM [95% CI]")
-    if has_success:
-        head.append("test success: mean [95% CI]")
+    head += [f"{k} success: mean [95% CI]" for k in success]
     rows = []
     for g in grouping.groups:
         cells = [str(v) for v in g.values.values()]
@@ -197,8 +215,8 @@ def group_table(data: SweepData, grouping: Grouping, seed: int = 0) -> Table:
         if has_gap:
             m = _matrix(g, "", "gap")
             cells.append(_fmt(*stats.iqm_with_ci(m, seed)) if m is not None else "–")
-        if has_success:
-            m = _matrix(g, "test", "success_rate")
+        for k in success:
+            m = _matrix(g, k, "success_rate")
             cells.append(_fmt(*stats.mean_with_ci(m, seed)) if m is not None else "–")
         rows.append(cells)
     caption = (
@@ -208,8 +226,8 @@ def group_table(data: SweepData, grouping: Grouping, seed: int = 0) -> Table:
         f"{', '.join(grouping.tasks)}), aggregated by the interquartile mean (IQM) with rliable's "
         f"stratified-bootstrap 95% CI over seeds ({stats.REPS} reps; with fewer than 4 runs per task "
         "the IQM trims nothing and equals the mean; one run: no interval). The gap is each run's "
-        "train mean − test mean, aggregated the same way. The CIs cover seed variance, not the "
-        "choice of evaluation levels.")
+        "train mean − test mean, aggregated the same way; success rates (where the env defines "
+        "success) by their mean. The CIs cover seed variance, not the choice of evaluation levels.")
     return Table(head, rows, caption, [f"group-{i}" for i in range(len(rows))])
 
 
@@ -232,9 +250,9 @@ def improvement_table(data: SweepData, grouping: Grouping, seed: int = 0) -> Tab
         x, y = _matrix(gx, split), _matrix(gy, split)
         if x is None or y is None or x.shape[1] != y.shape[1]:
             continue
-        same = ", ".join(f"{k}={gx.values[k]}" for k in grouping.keys if k not in differ) or "–"
+        same = ", ".join(f"{_title(k)}={gx.values[k]}" for k in grouping.keys if k not in differ) or "–"
         value, ci = stats.probability_of_improvement(x, y, seed)
-        rows.append([differ[0], same, str(gx.values[differ[0]]), str(gy.values[differ[0]]),
+        rows.append([_title(differ[0]), same, str(gx.values[differ[0]]), str(gy.values[differ[0]]),
                      _fmt(value, ci), f"{x.shape[0]} × {y.shape[0]}"])
     if not rows:
         return None
@@ -249,7 +267,7 @@ def trial_table(data: SweepData, grouping: Grouping) -> Table:
     """Every trial of the manifest, whatever its state."""
     splits = _splits(data)
     show_task = len(grouping.tasks) > 1
-    head = ["trial", "state"] + grouping.keys + ([TASK] if show_task else []) + [SEED]
+    head = ["trial", "state"] + [_title(k) for k in grouping.keys] + ([TASK] if show_task else []) + [SEED]
     head += [f"{k}: mean [95% CI]" for k in splits] + ["gap train − test [95% CI]", "wall s", "host", "note"]
     rows, ids, classes = [], [], []
     for t in data.trials:
@@ -292,7 +310,7 @@ class SweepReport:
         counts = ", ".join(f"{n} {s}" for s, n in self.counts().items())
         return (f"Sweep {d.name}" + (f" (variant {d.variant})" if d.variant else "") +
                 f": {len(d.trials)} trials ({counts}) in {d.out}; grouped by "
-                f"{', '.join(self.grouping.keys) or 'nothing (one group)'}, over seeds"
+                f"{', '.join(map(_title, self.grouping.keys)) or 'nothing (one group)'}, over seeds"
                 + (" × tasks (env)" if len(self.grouping.tasks) > 1 else "") + ".")
 
     def markdown(self) -> str:
