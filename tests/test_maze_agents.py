@@ -103,7 +103,7 @@ def test_stitching_sweep_paper_variant_runs_and_reports(tmp_path, monkeypatch):
     sweep = load_sweep("stitching", "paper")
     sweep.axes["maze"] = [m for m in sweep.axes["maze"] if m["label"] == "medium"]
     sweep.axes["method"] = [m for m in sweep.axes["method"] if m["label"] in ("RvS + aug", "GCIQL")]
-    sweep.base.update(steps=10, episodes=2, device="cpu", recipe_options={"transitions": "4k"})
+    sweep.base.update(steps=10, episodes=1, device="cpu", recipe_options={"transitions": "4k"})
     result = run_sweep(sweep, tmp_path / "out", progress=False)
     assert result.count("done") == 2, result.failed()
     text = sweep_report.build(sweep_report.load_sweep_dir(tmp_path / "out")).markdown()

@@ -67,7 +67,7 @@ def _key(value: Any) -> str:
 
 def load_sweep_dir(out: str | Path) -> SweepData:
     """A sweep's output folder: its manifest, its trials' summaries and the sweep file."""
-    from rlgen.sweep.spec import load_sweep
+    from rlgen.sweep.spec import expand, load_sweep
 
     out = Path(out)
     manifest = json.loads((out / "manifest.json").read_text())
@@ -78,6 +78,9 @@ def load_sweep_dir(out: str | Path) -> SweepData:
         text = sweep_path.read_text()
         try:
             sweep = load_sweep(sweep_path, manifest.get("variant"))
+            if {t.name for t in expand(sweep)} != set(manifest.get("trials", {})):
+                problems.append(f"sweep file {sweep_path} now expands to other trials than the "
+                                "manifest holds (edited since they ran?); the report shows the file as it is now")
             bundles = sweep.bundle_axes()
             declared = [f"labels.{k}" if k in bundles else k for k in sweep.axes] + \
                 [k for entry in sweep.trials for k in _flat(entry)]
@@ -256,6 +259,8 @@ def improvement_table(data: SweepData, grouping: Grouping, seed: int = 0) -> Tab
                      _fmt(value, ci), f"{x.shape[0]} × {y.shape[0]}"])
     if not rows:
         return None
+    order = [_title(k) for k in grouping.keys]  # one axis's comparisons together
+    rows.sort(key=lambda r: order.index(r[0]))
     caption = (f"Probability of improvement on the {split} split (rliable): the chance that a "
                "random run of X scores above a random run of Y on a task (ties count ½), averaged "
                "over tasks, for each pair of groups that differ in one setting only; 95% CI by "
@@ -360,8 +365,9 @@ def write_plots(rep: SweepReport, base: str | Path, seed: int = 0) -> list[tuple
         out.append(("Performance profiles (rliable): fraction of runs × tasks scoring above τ, "
                     "95% bands over seeds", path))
     if any({"train", "test"} <= set(t.summary["splits"]) for t in done):
+        label = {t.name: f"{g.label} s{t.params.get(SEED)}" for g in rep.grouping.groups for t in g.trials}
         path = R.plot([t.summary for t in done], base.with_suffix(".png"),
-                      labels=[t.name for t in done])
+                      labels=[label[t.name] for t in done])
         out.append(("Per trial: train and test mean normalized return, level-bootstrap 95% CIs",
                     path))
     rep.plots = out
