@@ -123,6 +123,11 @@ class Grouping:
     groups: list[Group]
     varying: list[str]                 # every parameter that differs between trials
 
+    @property
+    def multi_task(self) -> bool:
+        """Some group spans several envs (else each group's one task is its env)."""
+        return any(len({t.params.get(TASK) for t in g.trials}) > 1 for g in self.groups)
+
 
 def group_trials(data: SweepData) -> Grouping:
     flats = [_flat(t.params) for t in data.trials]
@@ -196,7 +201,10 @@ def _splits(data: SweepData) -> list[str]:
 
 def group_table(data: SweepData, grouping: Grouping, seed: int = 0) -> Table:
     splits = _splits(data)
-    tasks = f"{len(grouping.tasks)} task" + ("s" if len(grouping.tasks) > 1 else "")
+    if grouping.multi_task:
+        tasks = f"{len(grouping.tasks)} tasks: {', '.join(grouping.tasks)}"
+    else:
+        tasks = "1 task: " + (grouping.tasks[0] if len(grouping.tasks) == 1 else "the group's env")
     head = [_title(k) for k in grouping.keys] + ["runs (seeds × tasks)"]
     head += [f"{k}: IQM [95% CI]" for k in splits]
     has_gap = any(t.summary and t.summary.get("generalization_gap") for t in data.trials)
@@ -223,10 +231,10 @@ def group_table(data: SweepData, grouping: Grouping, seed: int = 0) -> Table:
             cells.append(_fmt(*stats.mean_with_ci(m, seed)) if m is not None else "–")
         rows.append(cells)
     caption = (
-        f"Per group (the trials that differ only in seed{' and env' if len(grouping.tasks) > 1 else ''}): "
+        f"Per group (the trials that differ only in seed{' and env' if grouping.multi_task else ''}): "
         f"each run's score on a split is its mean normalized return over that split's evaluation "
-        f"episodes; the group's scores form a seeds × tasks matrix ({tasks}: "
-        f"{', '.join(grouping.tasks)}), aggregated by the interquartile mean (IQM) with rliable's "
+        f"episodes; the group's scores form a seeds × tasks matrix ({tasks}), aggregated by the "
+        f"interquartile mean (IQM) with rliable's "
         f"stratified-bootstrap 95% CI over seeds ({stats.REPS} reps; with fewer than 4 runs per task "
         "the IQM trims nothing and equals the mean; one run: no interval). The gap is each run's "
         "train mean − test mean, aggregated the same way; success rates (where the env defines "
@@ -316,7 +324,7 @@ class SweepReport:
         return (f"Sweep {d.name}" + (f" (variant {d.variant})" if d.variant else "") +
                 f": {len(d.trials)} trials ({counts}) in {d.out}; grouped by "
                 f"{', '.join(map(_title, self.grouping.keys)) or 'nothing (one group)'}, over seeds"
-                + (" × tasks (env)" if len(self.grouping.tasks) > 1 else "") + ".")
+                + (" × tasks (env)" if self.grouping.multi_task else "") + ".")
 
     def markdown(self) -> str:
         parts = [self.headline()]
