@@ -23,6 +23,8 @@ from rlgen.eval import stats
 from rlgen.eval.tables import Table
 
 SEED, TASK = "seed", "env"
+#: where a trial ran, not what it computed (rlgen.sweep.spec's scheduling keys): never a group
+SCHEDULING = ("resources.", "device")
 
 
 @dataclass
@@ -136,7 +138,8 @@ def group_trials(data: SweepData) -> Grouping:
     if data.declared:  # the sweep's own axes; what [[when]] rules or ${seed} derive follows them
         split_by = [k for k in data.declared if k in varying and k not in (SEED, TASK)]
     else:
-        split_by = [k for k in varying if k not in (SEED, TASK) and not _follows_seed(k, flats)]
+        split_by = [k for k in varying if k not in (SEED, TASK) and not k.startswith(SCHEDULING)
+                    and not _follows_seed(k, flats)]
     parts: dict[str, list[int]] = {}
     for i, f in enumerate(flats):
         parts.setdefault(_key([f.get(k) for k in split_by]), []).append(i)
