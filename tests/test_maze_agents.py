@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -90,18 +92,25 @@ def test_dt_policy_keeps_per_slot_history(dataset):
     np.testing.assert_allclose(a2[1], a1[1], atol=1e-5)  # fresh history, same first step
 
 
-def test_stitching_reproduction_script_writes_its_table(tmp_path):
-    """The paper variant's code path (network sizes, all splits) at a toy budget."""
-    from conftest import load_script
+def test_stitching_sweep_paper_variant_runs_and_reports(tmp_path, monkeypatch):
+    """sweeps/stitching.toml's paper variant (network sizes, all splits of the medium maze) at a
+    toy budget, through `rlgen sweep`'s runner and the sweep report."""
+    from rlgen.eval import sweep_report
+    from rlgen.sweep.run import run_sweep
+    from rlgen.sweep.spec import load_sweep
 
-    stitching = load_script("reproduce/stitching.py")
-    assert stitching.main(["--variant", "paper", "--tasks", "pointmaze-medium",
-                           "--methods", "RvS + aug,GCIQL", "--transitions", "4k",
-                           "--steps-scale", "0.00001", "--episodes", "2", "--device", "cpu",
-                           "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out")]) == 0
-    table = (tmp_path / "out" / "paper" / "table.md").read_text().splitlines()
-    assert table[0].startswith("| maze | method |") and len(table) == 4
-    assert "| pointmaze-medium | RvS + aug | 1 | 10 |" in table[2]
+    monkeypatch.setenv("RLGEN_CACHE", str(tmp_path / "cache"))
+    sweep = load_sweep("stitching", "paper")
+    sweep.axes["maze"] = [m for m in sweep.axes["maze"] if m["label"] == "medium"]
+    sweep.axes["method"] = [m for m in sweep.axes["method"] if m["label"] in ("RvS + aug", "GCIQL")]
+    sweep.base.update(steps=10, episodes=1, device="cpu", recipe_options={"transitions": "4k"})
+    result = run_sweep(sweep, tmp_path / "out", progress=False)
+    assert result.count("done") == 2, result.failed()
+    text = sweep_report.build(sweep_report.load_sweep_dir(tmp_path / "out")).markdown()
+    rows = [ln for ln in text.splitlines() if re.match(r"\| (RvS \+ aug|GCIQL) \| 1 × 1 \|", ln)]
+    assert [r.split(" | ")[0] for r in rows] == ["| RvS + aug", "| GCIQL"]  # one group per method
+    assert "ogbench success: mean [95% CI]" in text
+    assert (tmp_path / "cache" / "datasets" / "maze-medium-regions-transitions4000" / "card.json").exists()
 
 
 @pytest.mark.parametrize("agent", ["rvs", "gciql"])

@@ -19,39 +19,42 @@ Measured on 2026-11-26 (2-core CPU sandbox, no GPU, two runs side by side), held
 
 Augmentation was higher on every seed (by 0.12 to 0.34); the check asserts the 4-seed mean
 with a 0.1 margin and that no seed gets worse. The TD check's numbers are in its docstring.
-Numbers: scripts/reproduce/maze_onestitch_effects.py (same settings; docs/maze.md).
+Numbers: `rlgen sweep maze-onestitch-effects --variant cpu` (same settings; docs/maze.md).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import load_script
 
+from rlgen.config import parse_count
 from rlgen.envs.maze.collect import CollectConfig, collect
+from rlgen.sweep.spec import expand, load_sweep
 from rlgen.train import TrainRequest, train
 
 pytestmark = pytest.mark.slow
 
-# The settings are the reproduction script's (agent, updates, overrides), so the numbers below
-# are what `scripts/reproduce/maze_onestitch_effects.py` prints.
-EFFECTS = load_script("reproduce/maze_onestitch_effects.py")
-TASK = EFFECTS.TASK
+# The settings are sweeps/maze-onestitch-effects.toml's cpu variant (agent, updates, overrides,
+# data size per method), so the numbers below are what that sweep reports.
+EFFECTS = {t.params["labels"]["method"]: t.params
+           for t in expand(load_sweep("maze-onestitch-effects", "cpu")) if t.params["seed"] == 0}
+TASK = EFFECTS["rvs"]["env"].removeprefix("maze:")
+TRANSITIONS = parse_count(EFFECTS["rvs"]["recipe_options"]["transitions"])
 SEEDS = (0, 1, 2, 3)
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("maze")
-    return {s: collect(CollectConfig(env=f"maze:{TASK}", transitions=50_000, num_envs=16, seed=s),
+    return {s: collect(CollectConfig(env=f"maze:{TASK}", transitions=TRANSITIONS, num_envs=16, seed=s),
                        root / f"d{s}", progress=False) for s in SEEDS}
 
 
 def _held_out(tmp_path, dataset, seed, method: str) -> float:
-    agent, steps, overrides = EFFECTS.METHODS[method]
-    run = train(TrainRequest(agent=agent, env=f"maze:{TASK}", steps=steps, seed=seed,
-                             dataset=str(dataset), runs_root=str(tmp_path), episodes=50,
-                             splits=("test",), progress=False, overrides=overrides))
+    p = EFFECTS[method]
+    run = train(TrainRequest(agent=p["agent"], env=f"maze:{TASK}", steps=p["steps"], seed=seed,
+                             dataset=str(dataset), runs_root=str(tmp_path), episodes=p["episodes"],
+                             splits=("test",), progress=False, overrides=p["overrides"]))
     return run.read_summary()["splits"]["test"]["success_rate"]
 
 

@@ -161,3 +161,31 @@ def test_html_for_a_list_of_runs(sweep_out, tmp_path, capsys):
     html = page.read_text()
     assert html.count('class="trial"') == 4 and html.count("data:image/png;base64,") == 2
     assert ">Groups<" in html and ">Runs<" in html
+
+
+def test_env_axis_is_the_task_dimension(tmp_path):
+    """Trials that differ in env only form one group whose matrix is seeds × envs."""
+    def summary(score):
+        def split(v):
+            return {"normalized_mean": v, "normalized_mean_ci": [v - 0.1, v + 0.1]}
+
+        return {"splits": {"train": split(score + 0.1), "test": split(score)},
+                "generalization_gap": {"value": 0.1, "ci": [0.1, 0.1]}}
+
+    trials = []
+    for agent, base in (("a", 0.8), ("b", 0.2)):
+        for env in ("toy:one", "toy:two"):
+            for seed in (0, 1, 2):
+                params = {"agent": agent, "env": env, "seed": seed}
+                trials.append(S.SweepTrial(f"{agent}-{env}-{seed}", params, "done", {},
+                                           summary(base + 0.01 * seed), tmp_path))
+    data = S.SweepData(tmp_path, "t", None, None, None, ["agent", "env", "seed"], trials)
+    grouping = S.group_trials(data)
+    assert grouping.keys == ["agent"] and grouping.tasks == ["toy:one", "toy:two"]
+    assert [S._matrix(g, "test").shape for g in grouping.groups] == [(3, 2), (3, 2)]
+    rep = S.build(data)
+    groups, poi = rep.tables[0][1], rep.tables[1][1]
+    assert [r[:2] for r in groups.rows] == [["a", "3 × 2"], ["b", "3 × 2"]]
+    assert poi.rows == [["agent", "–", "a", "b", "1.000 [1.000, 1.000]", "3 × 3"]]
+    assert "(2 tasks: toy:one, toy:two)" in groups.caption
+    assert rep.tables[2][1].header[2:5] == ["agent", "env", "seed"]  # trials show the env

@@ -73,3 +73,66 @@ def test_every_sweep_file_expands_in_every_variant():
         variants = tomllib.loads(sweep_path(name).read_text()).get("variants", {})
         for variant in [None, *variants]:
             assert expand(load_sweep(name, variant)), (name, variant)
+
+
+BUNDLES = """
+[base]
+env = "toy:identity"
+recipe = "toy-identity-oracle"
+recipe_options = { seed = "${seed}", transitions = "2k" }
+[axes]
+method = [
+  { label = "small", agent = "bc", overrides = { batch_size = 16 } },
+  { label = "big", agent = "bc", "overrides.batch_size" = 64, steps = 5 },
+]
+seed = [0, 1]
+"""
+
+
+def test_bundle_axes_interpolation_and_recipe_options(tmp_path):
+    from rlgen.sweep.spec import trial_recipe
+
+    path = tmp_path / "b.toml"
+    path.write_text(BUNDLES)
+    sweep = load_sweep(path)
+    assert sweep.bundle_axes() == ["method"]
+    trials = expand(sweep)
+    assert [(t.params["labels"]["method"], t.params["seed"]) for t in trials] == \
+        [("small", 0), ("small", 1), ("big", 0), ("big", 1)]
+    assert [t.params["overrides"]["batch_size"] for t in trials] == [16, 16, 64, 64]
+    assert [t.params["recipe_options"]["seed"] for t in trials] == [0, 1, 0, 1]  # ${seed}
+    recipes = [trial_recipe(t.params, path) for t in trials]
+    assert [(r.seed, r.transitions) for r in recipes] == [(0, 2000), (1, 2000)] * 2
+    assert recipes[0].name == "toy-identity-oracle-seed0-transitions2000" != recipes[1].name
+    path.write_text(BUNDLES.replace("transitions = ", "transitons = "))
+    with pytest.raises(ValueError, match="unknown recipe option of toy-identity-oracle 'transitons'"):
+        trial_recipe(expand(load_sweep(path))[0].params, path)
+    path.write_text(BUNDLES.replace("${seed}", "${sed}"))
+    with pytest.raises(ValueError, match=r"\$\{sed\} names no set trial parameter"):
+        expand(load_sweep(path))
+    path.write_text(BUNDLES.replace('"overrides.batch_size"', '"overides.batch_size"'))
+    with pytest.raises(ValueError, match=r"unknown sweep key in \[axes\] method #2 'overides.batch_size'"):
+        load_sweep(path)
+
+
+def test_stitching_and_maze_effect_sweeps_keep_the_scripts_settings():
+    """The cpu variants equal what scripts/reproduce/{stitching,maze_onestitch_effects}.py ran."""
+    from rlgen.sweep.spec import trial_recipe
+
+    stitch = load_sweep("stitching", "cpu")
+    trials = expand(stitch)
+    assert len(trials) == 3 * 5
+    by = {(t.params["labels"]["maze"], t.params["labels"]["method"]): t.params for t in trials}
+    assert by["umaze", "RvS"]["steps"] == 5000 and by["umaze", "RvS"]["overrides"] == {"hidden": [256, 256]}
+    assert by["large", "DT + aug"]["overrides"] == {"temporal_augmentation": True, "augmentation_epsilon": 0.5,
+                                                    "batch_size": 64, "dropout": 0.0, "lr": 3e-4}
+    assert by["medium", "GCIQL"]["steps"] == 20000 and by["medium", "GCIQL"]["overrides"]["target_tau"] == 0.02
+    assert by["umaze", "GCIQL"]["splits"] == ["train", "test"]
+    assert by["large", "RvS"]["splits"] == ["train", "test", "ogbench"] and by["large", "RvS"]["episodes"] == 20
+    assert {trial_recipe(p, stitch.path).transitions for p in by.values()} == {200_000}
+    effects = load_sweep("maze-onestitch-effects", "cpu")
+    e = {(t.params["labels"]["method"], t.params["seed"]): t.params for t in expand(effects)}
+    assert len(e) == 3 * 4 and e["rvs+aug", 2]["overrides"] == {"hidden": [256, 256], "temporal_augmentation": True}
+    assert (e["rvs", 0]["steps"], e["gciql", 0]["steps"], e["rvs", 0]["episodes"]) == (10_000, 20_000, 50)
+    r = trial_recipe(e["gciql", 3], effects.path)
+    assert (r.env, r.transitions, r.seed, r.num_envs) == ("maze:pointmaze-hook", 50_000, 3, 16)

@@ -20,14 +20,15 @@ from rlgen.eval.tables import Table
 
 CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto;
-       max-width: 1400px; padding: 1.2em 2em 3em; color: #1c1e21; background: #fff; }
+       max-width: 1500px; padding: 1.2em 2em 3em; color: #1c1e21; background: #fff; }
 h1 { font-size: 1.5em; margin-bottom: .2em; }
 h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ddd; padding-bottom: .2em; }
 p.caption { color: #444; max-width: 70em; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; margin: .6em 0; font-size: 13px; }
-th, td { border: 1px solid #d0d4d9; padding: 3px 8px; text-align: left; white-space: nowrap; }
-th { background: #f0f2f5; cursor: pointer; user-select: none; position: sticky; top: 0; }
+th, td { border: 1px solid #d0d4d9; padding: 3px 7px; text-align: left; white-space: nowrap; }
+th { background: #f0f2f5; cursor: pointer; user-select: none; position: sticky; top: 0;
+     white-space: normal; max-width: 11em; vertical-align: bottom; }
 th.sorted-asc::after { content: " ▲"; } th.sorted-desc::after { content: " ▼"; }
 tr:nth-child(even) td { background: #fafbfc; }
 td.num { font-variant-numeric: tabular-nums; }

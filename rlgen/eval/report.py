@@ -199,10 +199,10 @@ def plot(summaries: Sequence[dict[str, Any]], path: str | Path,
     for offset, k in ((-0.2, "train"), (0.2, "test")):
         ax.bar(x + offset, means[k], 0.4, yerr=np.array(errs[k]).T if errs[k] else None,
                label=f"{k} levels", capsize=3)
-    ax.set_xticks(x, names, fontsize=6, rotation=90)
+    ax.set_xticks(x, names, fontsize=6 if labels is None else 7, rotation=90)
     ax.set_ylabel("mean normalized return\n(95% CI over levels)")
     ax.axhline(0, color="grey", lw=0.5)
-    ax.legend()
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=120)
@@ -234,8 +234,10 @@ def profile_panels(panels: Sequence[tuple[str, dict[str, np.ndarray]]], path: st
     from rliable import plot_utils
 
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
-    for ax, (title, scores) in zip(axes[0], panels, strict=True):
+    many = max(len(scores) for _, scores in panels) > 6
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels) + (3 if many else 0), 4),
+                             squeeze=False)
+    for i, (ax, (title, scores)) in enumerate(zip(axes[0], panels, strict=True)):
         every = np.concatenate([m.ravel() for m in scores.values()])
         taus = np.linspace(min(0.0, every.min()) - 0.05, max(1.0, every.max()) + 0.05, 101)
         profiles, cis = stats.performance_profile(scores, taus, seed)
@@ -243,9 +245,13 @@ def profile_panels(panels: Sequence[tuple[str, dict[str, np.ndarray]]], path: st
         colors = dict(zip(scores, plt.get_cmap("tab20").colors, strict=False)) if len(scores) > 10 else None
         plot_utils.plot_performance_profiles(
             profiles, taus, performance_profile_cis=cis, ax=ax, colors=colors,
+            alpha=0.06 if many else 0.15,  # many overlapping bands turn to mud
             xlabel=r"mean normalized return ($\tau$)", ylabel=r"fraction of runs with score $> \tau$")
         ax.set_title(title, fontsize=10)
-        ax.legend(fontsize=7 if len(scores) > 6 else 8)
+        if not many:
+            ax.legend(fontsize=8)
+        elif i == len(panels) - 1:  # one legend beside the panels instead of over each
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=120)
@@ -269,7 +275,7 @@ def group_plot(labels: Sequence[str], splits: Sequence[str],
     ax.set_xticks(x, labels, fontsize=7, rotation=30, ha="right")
     ax.set_ylabel("IQM of mean normalized return\n(95% CI over seeds)")
     ax.axhline(0, color="grey", lw=0.5)
-    ax.legend()
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(splits), frameon=False)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=120)

@@ -23,6 +23,8 @@ from rlgen.eval import stats
 from rlgen.eval.tables import Table
 
 SEED, TASK = "seed", "env"
+#: where a trial ran, not what it computed (rlgen.sweep.spec's scheduling keys): never a group
+SCHEDULING = ("resources.", "device")
 
 
 @dataclass
@@ -67,7 +69,7 @@ def _key(value: Any) -> str:
 
 def load_sweep_dir(out: str | Path) -> SweepData:
     """A sweep's output folder: its manifest, its trials' summaries and the sweep file."""
-    from rlgen.sweep.spec import load_sweep
+    from rlgen.sweep.spec import expand, load_sweep
 
     out = Path(out)
     manifest = json.loads((out / "manifest.json").read_text())
@@ -78,7 +80,12 @@ def load_sweep_dir(out: str | Path) -> SweepData:
         text = sweep_path.read_text()
         try:
             sweep = load_sweep(sweep_path, manifest.get("variant"))
-            declared = list(sweep.axes) + [k for entry in sweep.trials for k in _flat(entry)]
+            if {t.name for t in expand(sweep)} != set(manifest.get("trials", {})):
+                problems.append(f"sweep file {sweep_path} now expands to other trials than the "
+                                "manifest holds (edited since they ran?); the report shows the file as it is now")
+            bundles = sweep.bundle_axes()
+            declared = [f"labels.{k}" if k in bundles else k for k in sweep.axes] + \
+                [k for entry in sweep.trials for k in _flat(entry)]
         except (ValueError, FileNotFoundError) as e:  # edited since: group by what varies
             problems.append(f"sweep file {sweep_path} no longer loads ({e}); grouping by the "
                             "parameters that vary between trials")
@@ -118,12 +125,21 @@ class Grouping:
     groups: list[Group]
     varying: list[str]                 # every parameter that differs between trials
 
+    @property
+    def multi_task(self) -> bool:
+        """Some group spans several envs (else each group's one task is its env)."""
+        return any(len({t.params.get(TASK) for t in g.trials}) > 1 for g in self.groups)
+
 
 def group_trials(data: SweepData) -> Grouping:
     flats = [_flat(t.params) for t in data.trials]
     every = list(dict.fromkeys(k for f in flats for k in f))
     varying = [k for k in every if len({_key(f.get(k)) for f in flats}) > 1]
-    split_by = [k for k in varying if k not in (SEED, TASK)]
+    if data.declared:  # the sweep's own axes; what [[when]] rules or ${seed} derive follows them
+        split_by = [k for k in data.declared if k in varying and k not in (SEED, TASK)]
+    else:
+        split_by = [k for k in varying if k not in (SEED, TASK) and not k.startswith(SCHEDULING)
+                    and not _follows_seed(k, flats)]
     parts: dict[str, list[int]] = {}
     for i, f in enumerate(flats):
         parts.setdefault(_key([f.get(k) for k in split_by]), []).append(i)
@@ -145,6 +161,16 @@ def group_trials(data: SweepData) -> Grouping:
     return Grouping(keys, tasks, groups, varying)
 
 
+def _follows_seed(key: str, flats: list[dict[str, Any]]) -> bool:
+    """A key whose value is one per seed and changes with it (a per-seed dataset): not a group."""
+    by_seed: dict[str, set[str]] = {}
+    for f in flats:
+        by_seed.setdefault(_key(f.get(SEED)), set()).add(_key(f.get(key)))
+    per_seed = [len(v) for v in by_seed.values()]
+    repeated = len(flats) > len(by_seed)  # else any key would look like it follows the seed
+    return repeated and max(per_seed) == 1 and len({_key(f.get(key)) for f in flats}) == len(by_seed)
+
+
 def _matrix(group: Group, split: str, metric: str = "normalized_mean") -> np.ndarray | None:
     """(seeds × tasks) scores of the group's evaluated trials; None when some task has a
     different number of evaluated seeds (rliable needs a full matrix)."""
@@ -164,6 +190,10 @@ def _matrix(group: Group, split: str, metric: str = "normalized_mean") -> np.nda
     return np.array(list(per_task.values())).T
 
 
+def _title(key: str) -> str:
+    return key.removeprefix("labels.")  # a bundle axis is shown by its name
+
+
 def _fmt(value: float, ci: Sequence[float]) -> str:
     return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"
 
@@ -174,16 +204,18 @@ def _splits(data: SweepData) -> list[str]:
 
 def group_table(data: SweepData, grouping: Grouping, seed: int = 0) -> Table:
     splits = _splits(data)
-    tasks = f"{len(grouping.tasks)} task" + ("s" if len(grouping.tasks) > 1 else "")
-    head = list(grouping.keys) + ["runs (seeds × tasks)"]
+    if grouping.multi_task:
+        tasks = f"{len(grouping.tasks)} tasks: {', '.join(grouping.tasks)}"
+    else:
+        tasks = "1 task: " + (grouping.tasks[0] if len(grouping.tasks) == 1 else "the group's env")
+    head = [_title(k) for k in grouping.keys] + ["runs (seeds × tasks)"]
     head += [f"{k}: IQM [95% CI]" for k in splits]
     has_gap = any(t.summary and t.summary.get("generalization_gap") for t in data.trials)
-    has_success = any("success_rate" in t.summary["splits"].get("test", {})
-                      for t in data.trials if t.summary)
+    success = [k for k in splits if any("success_rate" in t.summary["splits"].get(k, {})
+                                        for t in data.trials if t.summary)]
     if has_gap:
         head.append("gap train − test: IQM [95% CI]")
-    if has_success:
-        head.append("test success: mean [95% CI]")
+    head += [f"{k} success: mean [95% CI]" for k in success]
     rows = []
     for g in grouping.groups:
         cells = [str(v) for v in g.values.values()]
@@ -197,19 +229,19 @@ def group_table(data: SweepData, grouping: Grouping, seed: int = 0) -> Table:
         if has_gap:
             m = _matrix(g, "", "gap")
             cells.append(_fmt(*stats.iqm_with_ci(m, seed)) if m is not None else "–")
-        if has_success:
-            m = _matrix(g, "test", "success_rate")
+        for k in success:
+            m = _matrix(g, k, "success_rate")
             cells.append(_fmt(*stats.mean_with_ci(m, seed)) if m is not None else "–")
         rows.append(cells)
     caption = (
-        f"Per group (the trials that differ only in seed{' and env' if len(grouping.tasks) > 1 else ''}): "
+        f"Per group (the trials that differ only in seed{' and env' if grouping.multi_task else ''}): "
         f"each run's score on a split is its mean normalized return over that split's evaluation "
-        f"episodes; the group's scores form a seeds × tasks matrix ({tasks}: "
-        f"{', '.join(grouping.tasks)}), aggregated by the interquartile mean (IQM) with rliable's "
+        f"episodes; the group's scores form a seeds × tasks matrix ({tasks}), aggregated by the "
+        f"interquartile mean (IQM) with rliable's "
         f"stratified-bootstrap 95% CI over seeds ({stats.REPS} reps; with fewer than 4 runs per task "
         "the IQM trims nothing and equals the mean; one run: no interval). The gap is each run's "
-        "train mean − test mean, aggregated the same way. The CIs cover seed variance, not the "
-        "choice of evaluation levels.")
+        "train mean − test mean, aggregated the same way; success rates (where the env defines "
+        "success) by their mean. The CIs cover seed variance, not the choice of evaluation levels.")
     return Table(head, rows, caption, [f"group-{i}" for i in range(len(rows))])
 
 
@@ -232,12 +264,14 @@ def improvement_table(data: SweepData, grouping: Grouping, seed: int = 0) -> Tab
         x, y = _matrix(gx, split), _matrix(gy, split)
         if x is None or y is None or x.shape[1] != y.shape[1]:
             continue
-        same = ", ".join(f"{k}={gx.values[k]}" for k in grouping.keys if k not in differ) or "–"
+        same = ", ".join(f"{_title(k)}={gx.values[k]}" for k in grouping.keys if k not in differ) or "–"
         value, ci = stats.probability_of_improvement(x, y, seed)
-        rows.append([differ[0], same, str(gx.values[differ[0]]), str(gy.values[differ[0]]),
+        rows.append([_title(differ[0]), same, str(gx.values[differ[0]]), str(gy.values[differ[0]]),
                      _fmt(value, ci), f"{x.shape[0]} × {y.shape[0]}"])
     if not rows:
         return None
+    order = [_title(k) for k in grouping.keys]  # one axis's comparisons together
+    rows.sort(key=lambda r: order.index(r[0]))
     caption = (f"Probability of improvement on the {split} split (rliable): the chance that a "
                "random run of X scores above a random run of Y on a task (ties count ½), averaged "
                "over tasks, for each pair of groups that differ in one setting only; 95% CI by "
@@ -249,7 +283,7 @@ def trial_table(data: SweepData, grouping: Grouping) -> Table:
     """Every trial of the manifest, whatever its state."""
     splits = _splits(data)
     show_task = len(grouping.tasks) > 1
-    head = ["trial", "state"] + grouping.keys + ([TASK] if show_task else []) + [SEED]
+    head = ["trial", "state"] + [_title(k) for k in grouping.keys] + ([TASK] if show_task else []) + [SEED]
     head += [f"{k}: mean [95% CI]" for k in splits] + ["gap train − test [95% CI]", "wall s", "host", "note"]
     rows, ids, classes = [], [], []
     for t in data.trials:
@@ -292,8 +326,8 @@ class SweepReport:
         counts = ", ".join(f"{n} {s}" for s, n in self.counts().items())
         return (f"Sweep {d.name}" + (f" (variant {d.variant})" if d.variant else "") +
                 f": {len(d.trials)} trials ({counts}) in {d.out}; grouped by "
-                f"{', '.join(self.grouping.keys) or 'nothing (one group)'}, over seeds"
-                + (" × tasks (env)" if len(self.grouping.tasks) > 1 else "") + ".")
+                f"{', '.join(map(_title, self.grouping.keys)) or 'nothing (one group)'}, over seeds"
+                + (" × tasks (env)" if self.grouping.multi_task else "") + ".")
 
     def markdown(self) -> str:
         parts = [self.headline()]
@@ -342,8 +376,9 @@ def write_plots(rep: SweepReport, base: str | Path, seed: int = 0) -> list[tuple
         out.append(("Performance profiles (rliable): fraction of runs × tasks scoring above τ, "
                     "95% bands over seeds", path))
     if any({"train", "test"} <= set(t.summary["splits"]) for t in done):
+        label = {t.name: f"{g.label} s{t.params.get(SEED)}" for g in rep.grouping.groups for t in g.trials}
         path = R.plot([t.summary for t in done], base.with_suffix(".png"),
-                      labels=[t.name for t in done])
+                      labels=[label[t.name] for t in done])
         out.append(("Per trial: train and test mean normalized return, level-bootstrap 95% CIs",
                     path))
     rep.plots = out

@@ -123,23 +123,23 @@ class Manifest:
 def _datasets(trials: list[Trial], sweep: Sweep, progress: bool) -> dict[str, str | None]:
     """Dataset folder per trial; each recipe is built (or found in the cache) once, here."""
     from rlgen.data import recipes
+    from rlgen.sweep.spec import trial_recipe
 
     built: dict[str, str] = {}
     out: dict[str, str | None] = {}
     for t in trials:
-        recipe = t.params.get("recipe")
+        try:
+            recipe = trial_recipe(t.params, sweep.path)
+        except ValueError as e:
+            raise ValueError(f"trial {t.name}: {e}") from e
         if recipe is None:
             out[t.name] = t.params.get("dataset")
             continue
-        if t.params.get("dataset"):
-            raise ValueError(f"trial {t.name} names both a dataset and a recipe")
-        ref = str(recipe)
-        if ref.endswith(".toml") and not Path(ref).is_absolute():
-            ref = str(sweep.path.parent / ref)
+        ref = recipe.name  # recipe options give the recipe a name (and cache folder) of its own
         if ref not in built:
-            paths = recipes.build(recipes.load_recipe(ref), progress=progress)
+            paths = recipes.build(recipe, progress=progress)
             if len(paths) != 1:
-                raise ValueError(f"recipe {recipe} makes {len(paths)} datasets: a sweep trial "
+                raise ValueError(f"recipe {recipe.name} makes {len(paths)} datasets: a sweep trial "
                                  "needs one (sweep its variants as an axis instead)")
             built[ref] = str(paths[0])
         out[t.name] = built[ref]

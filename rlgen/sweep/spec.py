@@ -6,10 +6,17 @@ grid) and optional `[variants.<name>]` tables that override base fields (and may
 under `axes` and add `[[variants.<name>.when]]` rules). Keys are base fields, `seed`, or dotted
 `overrides.<key>` / `env_options.<key>`.
 
+An axis whose name is not a field and whose values are tables is a *bundle* axis: each value
+sets several fields at once (a maze and its dataset recipe; a method = agent + overrides), and
+its optional `label` names it (kept in the trial's `labels`, which reports group by).
+
 `[[when]]` rules set fields on the trials they match, after the grid is applied: every key but
 `set` is a condition (a value, or a list of accepted values) on the trial's parameters, and
 `set` holds the fields to change. They carry settings that belong to some trials only and
 differ by variant (e.g. a smaller batch for the sequence models of a CPU run).
+
+A string value that is exactly `${key}` (e.g. `recipe_options = { seed = "${seed}" }`) becomes
+the trial's value of that (dotted) key once everything else is applied.
 Files under sweeps/ without `[base]` (e.g. meta-training splits with `[meta_test]`) are not
 sweeps and are never listed as such.
 """
@@ -20,6 +27,7 @@ import copy
 import hashlib
 import itertools
 import json
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +65,22 @@ class Sweep:
     trials: list[dict[str, Any]]
     when: list[dict[str, Any]] = field(default_factory=list)
     text: str = ""  # the file as read, kept for reports (provenance)
+
+    def bundle_axes(self) -> list[str]:
+        return [k for k, values in self.axes.items() if _is_bundle(k, values)]
+
+
+#: `recipe_options`: recipe fields this trial changes (transitions, seed, ...; the dataset is
+#: cached under a name of its own); `labels`: names of the trial's bundle-axis values.
+FIELDS.update({"recipe_options": {}, "labels": {}})
+TABLES = TABLES + ("recipe_options", "labels")
+INTERPOLATION = re.compile(r"\$\{([A-Za-z_][\w.]*)\}")
+
+
+def _is_bundle(key: str, values: Any) -> bool:
+    head = key.partition(".")[0]
+    return key not in FIELDS and head not in TABLES and isinstance(values, list) and \
+        bool(values) and all(isinstance(v, dict) for v in values)
 
 
 def _is_sweep(path: Path) -> bool:
@@ -136,9 +160,15 @@ def load_sweep(name_or_path: str | Path, variant: str | None = None) -> Sweep:
         when += _rules(table.pop("when", []), f"[[variants.{variant}.when]]")
         _apply(base, table, f"[variants.{variant}]")
     for key, values in axes.items():
-        _check_key(key, "[axes]")
         if not isinstance(values, list) or not values:
             raise ValueError(f"{path}: axis {key!r} must be a non-empty list of values")
+        if _is_bundle(key, values):
+            for i, value in enumerate(values):
+                for inner in value:
+                    if inner != "label":
+                        _check_key(inner, f"[axes] {key} #{i + 1}")
+        else:
+            _check_key(key, "[axes]")
     trials = list(data.get("trials", []))
     for i, entry in enumerate(trials):
         for key in entry:
@@ -199,6 +229,7 @@ def expand(sweep: Sweep) -> list[Trial]:
     """Every [[trials]] entry (or the base alone) crossed with the [axes] grid, in file order,
     then the matching [[when]] rules applied in file order (the variant's last)."""
     keys = list(sweep.axes)
+    bundles = {k: sweep.axes[k] for k in sweep.bundle_axes()}
     out: list[Trial] = []
     seen: dict[str, dict[str, Any]] = {}
     for entry in sweep.trials or [{}]:
@@ -206,10 +237,16 @@ def expand(sweep: Sweep) -> list[Trial]:
             params = copy.deepcopy(sweep.base)
             _apply(params, entry, "[[trials]]")
             for key, value in zip(keys, values, strict=True):
-                _set(params, key, value)
+                if key in bundles:
+                    fields = {k: v for k, v in value.items() if k != "label"}
+                    _apply(params, fields, f"[axes] {key}")
+                    params["labels"][key] = str(value.get("label", bundles[key].index(value)))
+                else:
+                    _set(params, key, value)
             for rule in sweep.when:
                 if _matches(rule, params):
                     _apply(params, rule["set"], "[[when]] set")
+            params = _interpolate(params, params, sweep.path)
             for required in ("agent", "env"):
                 if not params.get(required):
                     raise ValueError(f"{sweep.path}: a trial has no {required} (set it in [base])")
@@ -221,3 +258,50 @@ def expand(sweep: Sweep) -> list[Trial]:
             seen[name] = params
             out.append(Trial(name, params))
     return out
+
+
+def _interpolate(value: Any, params: dict[str, Any], where: Path) -> Any:
+    if isinstance(value, dict):
+        return {k: _interpolate(v, params, where) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, params, where) for v in value]
+    if isinstance(value, str) and (m := INTERPOLATION.fullmatch(value)):
+        found = _lookup(params, m.group(1))
+        if found is None or isinstance(found, str) and INTERPOLATION.fullmatch(found):
+            raise ValueError(f"{where}: {value} names no set trial parameter")
+        return copy.deepcopy(found)
+    return value
+
+
+def trial_recipe(params: dict[str, Any], sweep_path: Path):
+    """The dataset recipe a trial names (a name under datasets/ or a .toml path relative to the
+    sweep file), with its `recipe_options` applied and a cache name of its own; None if none."""
+    import dataclasses
+
+    from rlgen.config import parse_count
+    from rlgen.data import recipes
+
+    ref = params.get("recipe")
+    if ref is None:
+        return None
+    if params.get("dataset"):
+        raise ValueError(f"a trial names both a dataset ({params['dataset']}) and a recipe ({ref})")
+    ref = str(ref)
+    if ref.endswith(".toml") and not Path(ref).is_absolute():
+        ref = str(Path(sweep_path).parent / ref)
+    recipe = recipes.load_recipe(ref)
+    options = dict(params.get("recipe_options") or {})
+    if not options:
+        return recipe
+    known = [f.name for f in dataclasses.fields(recipe) if f.name not in ("name", "sweep", "default")]
+    for key in options:
+        if key not in known:
+            raise UnknownNameError(f"recipe option of {recipe.name}", key, known)
+    if "transitions" in options:
+        options["transitions"] = parse_count(options["transitions"])
+    if recipe.sweep:
+        raise ValueError(f"recipe {recipe.name} makes several datasets: a sweep trial needs one")
+    suffix = "-".join(_slug(f"{k}{v}") for k, v in sorted(options.items()))
+    if any(isinstance(v, dict | list) for v in options.values()) or len(suffix) > 40:
+        suffix = hashlib.sha1(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return dataclasses.replace(recipe, name=f"{recipe.name}-{suffix}", **options)
