@@ -36,6 +36,7 @@ AGENTS: dict[str, Any] = {
     "rvs": "rlgen.agents.rvs:RvS",
     "gcdt": "rlgen.agents.gcdt:GCDT",
     "gciql": "rlgen.agents.gciql:GCIQL",
+    "lid": "rlgen.agents.lid:LID",
 }
 
 #: PPO actor objectives (see rlgen.agents.objectives); a config's `objective` names one.
