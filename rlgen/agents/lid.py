@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from rlgen.agents.offline import LearnerConfig, OfflineLearner
-from rlgen.data.storage import EpisodeDataset
+from rlgen.data.storage import EpisodeDataset, select_episodes
 from rlgen.errors import UnknownNameError
 from rlgen.lm.backbone import INITS, Backbone, LMPackageError, load_backbone
 from rlgen.lm.views import Items, LMView
@@ -58,13 +58,14 @@ class LIDConfig(LearnerConfig):
     grad_clip: float = 1.0
     deterministic: bool = False   # act greedily instead of sampling
     eval_envs: int = 100          # evaluation slots stepped in one forward
+    demos: int = 0                # learn from the dataset's first N episodes only (0: all)
 
     def __post_init__(self) -> None:
         if self.init not in INITS:
             raise UnknownNameError("LM init", self.init, list(INITS))
         if self.goal_format not in GOAL_FORMATS:
             raise UnknownNameError("goal_format", self.goal_format, list(GOAL_FORMATS))
-        for name in ("layers", "history", "lora"):
+        for name in ("layers", "history", "lora", "demos"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.item_hidden < 2 or self.eval_envs < 1:
@@ -307,6 +308,14 @@ class LID(OfflineLearner):
         params = [p for p in self.nets["policy"].parameters() if p.requires_grad]
         self.optimizers = {"policy": torch.optim.AdamW(params, lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8,
                                                        weight_decay=cfg.weight_decay)}
+
+    def filter_dataset(self, ds: EpisodeDataset) -> EpisodeDataset:
+        n = self.config.demos
+        if not n:
+            return ds
+        if n > ds.num_episodes:
+            raise ValueError(f"demos={n} but the dataset holds {ds.num_episodes} episodes")
+        return select_episodes(ds, np.arange(n))
 
     def make_sampler(self, ds: EpisodeDataset) -> StepSampler:
         return StepSampler(ds, self.config.history, self.spec.num_actions, self.seed)
