@@ -80,7 +80,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--variant", default="cpu", choices=["cpu", "paper"])
     p.add_argument("--out", help="sweep folder (default runs/sweeps/lid-babyai-<variant>)")
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--workers", type=int, default=2, help="local worker processes (the cpu variant is sized for 2)")
     p.add_argument("--table-only", action="store_true", help="tabulate the finished trials only")
     args = p.parse_args()
     out = Path(args.out or f"runs/sweeps/lid-babyai-{args.variant}")
