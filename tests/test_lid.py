@@ -42,7 +42,8 @@ def _observations(spec, n):
 
 
 @pytest.mark.parametrize("overrides", [{**TINY, "history": 2}, {**TINY, "goal_format": "ids"}])
-def test_cached_goal_prefix_and_batching_match_a_full_forward(overrides):
+def test_cached_goal_prefix_and_batching_match_a_full_forward(overrides, monkeypatch):
+    monkeypatch.setattr("rlgen.agents.lid.CHUNK", 2)  # the policy packs 5 slots as 2 + 2 + 1
     agent = make_agent("lid", "babyai:GoToLocal", overrides, device="cpu")
     net = agent.nets["policy"].eval()
     obs = _observations(agent.spec, 5)
@@ -50,7 +51,7 @@ def test_cached_goal_prefix_and_batching_match_a_full_forward(overrides):
     view = net.view
     with torch.no_grad():
         full = net(net.goal_rows(view.goals(obs)), net.step_inputs(view.items(obs), prev))
-        cached = net.step(net.prefix(net.goal_rows(view.goals(obs))),
+        cached = net.step(net.pack(net.prefix(net.goal_rows(view.goals(obs)))),
                           net.step_inputs(view.items(obs), prev))
         one = {k: v[2:3] for k, v in obs.items()}
         single = net(net.goal_rows(view.goals(one)), net.step_inputs(view.items(one), prev[2:3]))
@@ -63,7 +64,10 @@ def test_cached_goal_prefix_and_batching_match_a_full_forward(overrides):
     if net.cfg.history:
         policy.prev[:5] = prev
     assert (policy.act(obs) == full.argmax(-1).numpy()).all()
-    assert policy.goals[:5] == view.goals(obs)
+    assert policy.goals[:5] == view.goals(obs) and len(policy.packs) == 3
+    first = policy.slot_prefix[0]
+    policy.act(obs)                                    # same goals: the prefixes are reused
+    assert policy.slot_prefix[0] is first
 
 
 def test_goal_formats_differ_and_ids_are_one_token_per_word():

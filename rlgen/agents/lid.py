@@ -211,8 +211,9 @@ class LIDNet(nn.Module):
         total, count = self._pool(h, mask)
         return self.head(total / count.clamp(min=1e-9))
 
-    def prefix(self, goal: tuple[torch.Tensor, torch.Tensor]) -> dict[str, Any]:
-        """The goal's per-layer keys/values, its pooled-state sum and count, mask and length."""
+    def prefix(self, goal: tuple[torch.Tensor, torch.Tensor]) -> list[dict[str, Any]]:
+        """Per goal: its per-layer keys/values (heads, length, head_dim), and the sum and count
+        of its last hidden states (for the mean pooling)."""
         from transformers import DynamicCache
 
         rows, gmask = goal
@@ -221,17 +222,47 @@ class LIDNet(nn.Module):
         out = self._run(x, gmask, gmask[:, :0], torch.zeros(len(x), dtype=torch.long, device=x.device), cache)
         total, count = self._pool(out.last_hidden_state, gmask)
         kv = [(layer.keys, layer.values) for layer in cache.layers]
-        return {"kv": kv, "sum": total, "count": count, "mask": gmask, "length": gmask.sum(1)}
+        lengths = gmask.sum(1).tolist()
+        return [{"kv": [(k[i, :, :n], v[i, :, :n]) for k, v in kv], "sum": total[i], "count": count[i]}
+                for i, n in enumerate(lengths)]
 
-    def step(self, prefix: dict[str, Any], step: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Action logits for one step after a cached goal prefix (as `prefix` returns, batched)."""
+    @staticmethod
+    def pack(prefixes: list[dict[str, Any]]) -> dict[str, Any]:
+        """Goal prefixes of several slots laid end to end as one sequence (`owner`: the slot of
+        each position), so that a step packs the slots' new positions without padding."""
+        lengths = [p["kv"][0][0].shape[1] for p in prefixes]
+        device = prefixes[0]["sum"].device
+        kv = [(torch.cat([p["kv"][i][0] for p in prefixes], 1)[None],
+               torch.cat([p["kv"][i][1] for p in prefixes], 1)[None]) for i in range(len(prefixes[0]["kv"]))]
+        owner = torch.repeat_interleave(torch.arange(len(prefixes), device=device),
+                                        torch.tensor(lengths, device=device))
+        return {"kv": kv, "owner": owner, "length": torch.tensor(lengths, device=device),
+                "sum": torch.stack([p["sum"] for p in prefixes]),
+                "count": torch.stack([p["count"] for p in prefixes])}
+
+    def step(self, packed: dict[str, Any], step: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Action logits for one step of each slot after its cached goal prefix (`pack`ed).
+        The slots' real new positions run as one packed sequence: a position attends to its own
+        slot's goal and to its own slot's earlier positions, so no compute goes to padding."""
         from transformers import DynamicCache
 
         x, mask = self.embed_step(step)
-        cache = DynamicCache(ddp_cache_data=prefix["kv"])
-        h = self._run(x, mask, prefix["mask"], prefix["length"], cache).last_hidden_state
-        total, count = self._pool(h, mask)
-        return self.head((total + prefix["sum"]) / (count + prefix["count"]).clamp(min=1e-9))
+        rows, cols = mask.nonzero(as_tuple=True)                   # row-major: slot, then position
+        b = len(mask)
+        total = x.new_zeros(b, x.shape[-1])
+        if len(rows):
+            owner = packed["owner"]
+            local = (mask.long().cumsum(1) - 1)[rows, cols]
+            t = len(rows)
+            causal = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
+            attend = torch.cat([rows[:, None] == owner[None], causal & (rows[:, None] == rows[None])], 1)
+            positions = (packed["length"][rows] + local)[None]
+            out = self.lm(inputs_embeds=x[rows, cols][None], attention_mask=attend[None, None],
+                          position_ids=positions, past_key_values=DynamicCache(ddp_cache_data=packed["kv"]),
+                          use_cache=True).last_hidden_state[0]
+            total = total.index_add(0, rows, out.to(total.dtype))
+        count = mask.sum(1, keepdim=True).to(total.dtype)
+        return self.head((total + packed["sum"]) / (count + packed["count"]).clamp(min=1e-9))
 
 
 def _with_lora(lm: nn.Module, cfg: LIDConfig) -> nn.Module:
@@ -349,9 +380,14 @@ class LID(OfflineLearner):
         return LIDPolicy(self.nets["policy"], self.device, deterministic, seed, self.config.bf16)
 
 
+#: slots packed into one sequence per forward (attention over a pack grows with its square)
+CHUNK = 32
+
+
 class LIDPolicy(Policy):
-    """All slots in one forward per step; each slot's goal prefix (keys/values, pooled sum) is
-    computed when its goal changes and reused for the rest of the episode."""
+    """All slots stepped together (packed in chunks of CHUNK slots, one forward each); each slot's
+    goal prefix (keys/values, pooled sum) is computed when its goal changes and reused for the
+    rest of the episode."""
 
     def __init__(self, net: LIDNet, device: torch.device, deterministic: bool, seed: int = 0,
                  bf16: bool = False):
@@ -361,7 +397,8 @@ class LIDPolicy(Policy):
         self.goals: list[str | None] = []
         self.slot_prefix: list[dict[str, Any] | None] = []
         self.prev = np.zeros((0, self.k), dtype=np.int64)
-        self.batch: dict[str, Any] | None = None
+        self.packs: list[dict[str, Any]] = []
+        self.slots_packed = 0
 
     def _grow(self, n: int) -> None:
         while len(self.goals) < n:
@@ -378,32 +415,20 @@ class LIDPolicy(Policy):
             self.prev[slots] = self.net.num_actions
 
     def _refresh(self, goals: list[str]) -> None:
-        """Compute prefixes for the slots whose goal changed and rebuild the batched cache."""
+        """Compute prefixes for the slots whose goal changed and re-pack the chunks they are in."""
         changed = [i for i, g in enumerate(goals) if self.goals[i] != g]
-        if not changed and self.batch is not None and len(self.batch["length"]) == len(goals):
-            return
         if changed:
-            pre = self.net.prefix(self.net.goal_rows([goals[i] for i in changed]))
-            for j, i in enumerate(changed):
-                n = int(pre["length"][j])
-                self.slot_prefix[i] = {"kv": [(k[j, :, :n], v[j, :, :n]) for k, v in pre["kv"]],
-                                       "sum": pre["sum"][j], "count": pre["count"][j]}
-                self.goals[i] = goals[i]
-        slots = self.slot_prefix[:len(goals)]
-        width = max(s["kv"][0][0].shape[1] for s in slots)
-        kv = []
-        for layer in range(len(slots[0]["kv"])):
-            k0 = slots[0]["kv"][layer][0]
-            keys = k0.new_zeros(len(slots), k0.shape[0], width, k0.shape[2])
-            values = torch.zeros_like(keys)
-            for i, s in enumerate(slots):
-                n = s["kv"][layer][0].shape[1]
-                keys[i, :, :n], values[i, :, :n] = s["kv"][layer]
-            kv.append((keys, values))
-        lengths = torch.tensor([s["kv"][0][0].shape[1] for s in slots], device=self.device)
-        self.batch = {"kv": kv, "sum": torch.stack([s["sum"] for s in slots]),
-                      "count": torch.stack([s["count"] for s in slots]), "length": lengths,
-                      "mask": torch.arange(width, device=self.device)[None] < lengths[:, None]}
+            for i, pre in zip(changed, self.net.prefix(self.net.goal_rows([goals[i] for i in changed])),
+                              strict=True):
+                self.slot_prefix[i], self.goals[i] = pre, goals[i]
+        if len(self.packs) * CHUNK < len(goals) or self.slots_packed != len(goals):
+            self.packs, self.slots_packed, changed = [], len(goals), list(range(len(goals)))
+        for c in sorted({i // CHUNK for i in changed}):
+            pack = self.net.pack(self.slot_prefix[c * CHUNK:min(len(goals), (c + 1) * CHUNK)])
+            if c < len(self.packs):
+                self.packs[c] = pack
+            else:
+                self.packs.append(pack)
 
     @torch.inference_mode()
     def act(self, obs: Any, infos: list[dict] | None = None) -> np.ndarray:
@@ -413,7 +438,8 @@ class LIDPolicy(Policy):
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             self._refresh(goals)
             step = self.net.step_inputs(view.items(obs), self.prev[:len(goals)] if self.k else None)
-            logits = self.net.step(self.batch, step).float()
+            logits = torch.cat([self.net.step(pack, {k: v[c * CHUNK:(c + 1) * CHUNK] for k, v in step.items()})
+                                for c, pack in enumerate(self.packs)]).float()
         if self.deterministic:
             choice = logits.argmax(-1)
         else:
