@@ -9,7 +9,8 @@ The sweep is resumable (rerun the same command); `--table-only` prints the table
 finished so far. Per (level, demos, split): mean success over seeds with a 95% stratified-
 bootstrap CI, and the probability that a pretrained run beats a random-init run (rliable's
 P(X > Y), with its CI), both from rlgen.eval.stats; the last rows pool the levels and demo
-counts as tasks. Writes OUT/table.md.
+counts as tasks. A second table gives a uniform random policy's success on the same splits and
+episodes, as a floor. Writes OUT/table.md.
 """
 
 from __future__ import annotations
@@ -76,6 +77,23 @@ def table(scores: dict[tuple[str, int, str, str], list[float]]) -> str:
     return "\n".join(rows)
 
 
+def random_reference(envs: list[str], episodes: int, seeds: int = 3) -> str:
+    """Success of a uniform random policy on the same splits and episodes, as a floor."""
+    from rlgen.agents.loading import RandomPolicy
+    from rlgen.eval.evaluate import run_episodes
+    from rlgen.registry import make_env_spec
+
+    rows = ["| level | split | uniform random success (3 seeds) |", "|---|---|---|"]
+    for env in envs:
+        spec = make_env_spec(env)
+        for split in SPLITS:
+            scores = np.array([[np.mean([r["success"] for r in run_episodes(
+                RandomPolicy(spec.num_actions, seed), spec, split, episodes, num_envs=episodes,
+                progress=False)])] for seed in range(seeds)])
+            rows.append(f"| {env.split(':')[1]} | {split} | {_fmt(*stats.mean_with_ci(scores))} |")
+    return "\n".join(rows)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--variant", default="cpu", choices=["cpu", "paper"])
@@ -92,7 +110,13 @@ def main() -> None:
         failed = {n: s.get("error") for n, s in result.states.items() if s.get("state") == "failed"}
         if failed:
             print(f"{len(failed)} trial(s) failed: {failed}")
-    text = table(collect_scores(out))
+    scores = collect_scores(out)
+    text = table(scores)
+    if scores:
+        from rlgen.sweep.spec import load_sweep
+
+        episodes = int(load_sweep("lid-babyai", args.variant).base["episodes"])
+        text += "\n\n" + random_reference(sorted({e for e, _, _, _ in scores}), episodes)
     (out / "table.md").write_text(text + "\n")
     print(text)
 
