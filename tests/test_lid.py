@@ -182,3 +182,23 @@ def test_real_gguf_loads_and_init_switches_change_only_what_they_name():
     for task in ("GoToLocal", "PutNextLocal", "PickupLoc"):
         rows, mask = net.goal_rows(list(missions(task, 1_000_000, 200)))
         assert (rows[mask] > 0).all(), task
+
+
+@pytest.mark.parametrize("overrides", [{"lora": 2}, {"bf16": True, "gradient_checkpointing": True}])
+def test_lora_bf16_and_checkpointing_train(overrides, babyai_data):
+    from rlgen.data.storage import EpisodeDataset
+
+    agent = make_agent("lid", "babyai:GoToLocal", {**TINY, "batch_size": 8, **overrides}, device="cpu")
+    net = agent.nets["policy"]
+    before = {k: v.clone() for k, v in net.lm.state_dict().items()}
+    agent.attach(EpisodeDataset.load(babyai_data))
+    result = agent.fit(None, 2, progress=False)
+    assert np.isfinite(result.metrics["loss/bc"])
+    after = net.lm.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    if overrides.get("lora"):
+        # the blocks stay frozen; only the adapters (and the tables, item MLP and head) learn
+        assert changed and all("lora_" in k for k in changed)
+        assert all(p.requires_grad == ("lora_" in n) for n, p in net.lm.named_parameters())
+    else:
+        assert net.lm.is_activation_checkpointing and any("mlp" in k for k in changed)

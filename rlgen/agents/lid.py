@@ -131,7 +131,7 @@ class LIDNet(nn.Module):
         if cfg.lora:
             lm = _with_lora(lm, cfg)
         if cfg.gradient_checkpointing:
-            lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            lm.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         self.lm = lm
         self._goal_rows: dict[str, list[int]] = {}
 
