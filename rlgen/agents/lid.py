@@ -108,7 +108,6 @@ class LIDNet(nn.Module):
         tok = backbone.tokenizer
         self.tokenizer = tok
         d = backbone.model.config.hidden_size
-        self.width = d
         # goal: the lexicon's words as they tokenise at a sentence start and after a space
         if cfg.goal_format == "language":
             goal_phrases = [tok.encode(w) for w in view.lexicon] + [tok.encode(" " + w) for w in view.lexicon]

@@ -207,7 +207,8 @@ def load_backbone(name: str = "smollm2-135m", init: str = "pretrained", layers: 
     keep = total if layers == 0 else min(layers, total)
     config.num_hidden_layers = keep
     config._attn_implementation = "sdpa"
-    torch.manual_seed(torch.initial_seed())  # random init draws from the caller's torch stream
+    # a random init depends on the run's seed alone (set by setup_torch), not on earlier draws
+    torch.manual_seed(torch.initial_seed())
     model = transformers.LlamaModel(config)
     wanted = {"embed_tokens.weight"} if init == "random_body" else set(model.state_dict())
     if init != "random":
