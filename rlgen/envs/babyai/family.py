@@ -100,6 +100,12 @@ class BabyAIFamily(EnvFamily):
         # BabyAI pays 1 - 0.9 * steps / max_steps on success and 0 otherwise
         return 0.0, 1.0
 
+    def lm_view(self, spec: EnvSpec):
+        """What language-model policies read: the mission and the view's cells as named items."""
+        from rlgen.lm.views import BabyAIView
+
+        return BabyAIView(spec)
+
     def named_policies(self, spec: EnvSpec) -> dict[str, Any]:
         """`--policy bot` (minigrid's BabyAIBot, planning on a replica of each slot's level) or
         `--policy bot:NOISE` (a uniform random action with probability NOISE at each step)."""

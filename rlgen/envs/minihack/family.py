@@ -157,6 +157,15 @@ class MiniHackFamily(EnvFamily):
         # Navigation tasks pay 1 for reaching the goal and 0 otherwise.
         return 0.0, 1.0
 
+    def lm_view(self, spec: EnvSpec):
+        """What language-model policies read: the crop's cells named as the text rendering's
+        legend names them (needs the glyphs_crop observation key)."""
+        if "glyphs_crop" not in spec.options["observation_keys"]:
+            raise ValueError("language-model policies read MiniHack's glyphs_crop observation key")
+        from rlgen.lm.views import MiniHackView
+
+        return MiniHackView(spec)
+
     def named_policies(self, spec: EnvSpec) -> dict[str, Any]:
         """`--policy oracle` (the scripted shortest-path expert) or `--policy oracle:NOISE`
         (a uniform random action with probability NOISE at each step)."""
