@@ -165,11 +165,14 @@ def main() -> None:
     ap.add_argument("--seed-cache", help="an earlier answer cache (same model and prompts) to "
                     "start the annotation's cache from")
     ap.add_argument("--arms", help="comma-separated subset of ppo,ppo+oracle,ppo+llm")
+    ap.add_argument("--seeds", help="comma-separated subset of the variant's seeds (e.g. to run "
+                    "two seeds in two processes)")
     ap.add_argument("--table", action="store_true",
                     help="only write the table from the runs finished so far")
     args = ap.parse_args()
     v = VARIANTS[args.variant]
     out = Path(args.out)
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else list(v.seeds)
     if args.table:
         table(out, v, arms(v, (out / "annotations_smollm2").resolve()))
         return
@@ -179,7 +182,7 @@ def main() -> None:
     names = arms(v, (out / "annotations_smollm2").resolve())
     if args.arms:
         names = {k: names[k] for k in args.arms.split(",")}
-    jobs = [(f"{arm}-s{seed}", seed, sets) for seed in v.seeds for arm, sets in names.items()]
+    jobs = [(f"{arm}-s{seed}", seed, sets) for seed in seeds for arm, sets in names.items()]
     with ThreadPoolExecutor(args.workers) as pool:
         # the annotation runs beside the arms that do not need it
         llm = pool.submit(annotate_llm, out, v, args.seed_cache, args.threads) \
