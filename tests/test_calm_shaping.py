@@ -218,7 +218,7 @@ def test_oracle_shaping_reaches_keyroom_success_sooner_than_ppo_alone(tmp_path):
     PPO alone's do, if PPO alone does at all. That needs successful episodes: reaching the
     stairs pays +1 minus 0.01 per wasted step, a failed episode ends at or below 0. The
     extrinsic return, not the shaped one, is compared. Run once on 2026-12-02 (2-core box at
-    load average 20-25, 59 min): shaped 15,360 steps, PPO alone never (its best update -0.03)."""
+    load average 20-25, 59 min): shaped 15,360 steps, PPO alone never (its best update -0.02)."""
     from rlgen import train as T
 
     first = {}
