@@ -214,10 +214,11 @@ def _first_step_reaching(run_path, threshold: float) -> float:
 def test_oracle_shaping_reaches_keyroom_success_sooner_than_ppo_alone(tmp_path):
     """PPO ([minihack] preset, seed 0, 20,480 steps on KeyRoom-S5's 200 train levels) with and
     without CALM's oracle shaping (beta 0.5, online): the shaped run's finished training
-    episodes first average a non-negative extrinsic return (most of them reach the stairs: a
-    failed episode returns about -1, a successful one up to +1) at least 2,048 steps (two
-    updates) before PPO alone's do, if PPO alone does at all. The extrinsic return, not the
-    shaped one, is compared."""
+    episodes first average an extrinsic return >= 0.1 at least 2,048 steps (two updates) before
+    PPO alone's do, if PPO alone does at all. That needs successful episodes: reaching the
+    stairs pays +1 minus 0.01 per wasted step, a failed episode ends at or below 0. The
+    extrinsic return, not the shaped one, is compared. Run once on 2026-12-02 (2-core box at
+    load average 20-25, 59 min): shaped 15,360 steps, PPO alone never (its best update -0.02)."""
     from rlgen import train as T
 
     first = {}
@@ -226,6 +227,6 @@ def test_oracle_shaping_reaches_keyroom_success_sooner_than_ppo_alone(tmp_path):
         run = T.train(T.TrainRequest("ppo", "minihack:KeyRoom-S5", steps=20_480, seed=0,
                                      device="cpu", runs_root=str(tmp_path), name=name,
                                      overrides=extra, evaluate=False, progress=False))
-        first[name] = _first_step_reaching(run.path, 0.0)
-    print(f"first step with a non-negative mean training return: {first}")
+        first[name] = _first_step_reaching(run.path, 0.1)
+    print(f"first step with a mean training return >= 0.1: {first}")
     assert first["oracle"] + 2048 <= first["ppo"]

@@ -106,6 +106,7 @@ def main() -> None:
             start = time.perf_counter()
             out = judge.judge(reqs)
             walls[name].append(time.perf_counter() - start)
+            print(f"  {name}: {len(out) / walls[name][-1]:.4f} transitions/s", flush=True)
             return len(out) / walls[name][-1]
         return run
 
@@ -114,7 +115,7 @@ def main() -> None:
         logs[name].clear()
     print(f"load average before: {load_average()}; {args.n} new prompts per run, model "
           f"{setups['prefix reuse'][0].model}, {args.threads} threads", flush=True)
-    rates = interleave({name: rate(name) for name in setups}, args.reps)
+    rates = interleave({name: rate(name) for name in setups}, args.reps, verbose=False)
     print(table(RATE_HEADER, rate_rows(rates, "fresh prompt per call", "transitions/s", ",.3f")))
 
     print("\nWhere the time goes, per judged transition (medians over repetitions; server "

@@ -119,11 +119,12 @@ def table(out: Path, v: Variant, names: dict[str, list[str]]) -> dict:
     from rlgen.eval import stats
 
     result: dict = {"variant": v.__dict__, "env": ENV, "arms": {}}
-    lines = ["| arm | " + " | ".join(SPLITS.values()) + " | intrinsic reward per training episode |",
-             "|---" * (len(SPLITS) + 2) + "|"]
+    lines = ["| arm | " + " | ".join(SPLITS.values())
+             + " | training return, last 3 logged updates | shaping bonus per training episode |",
+             "|---" * (len(SPLITS) + 3) + "|"]
     for arm in names:
         per_seed = {s: [] for s in SPLITS}
-        intrinsic, seeds = [], []
+        intrinsic, seeds, late = [], [], []
         for seed in v.seeds:
             run = out / "runs" / f"{arm}-s{seed}"
             if not (run / "summary.json").exists():
@@ -137,6 +138,8 @@ def table(out: Path, v: Variant, names: dict[str, list[str]]) -> dict:
             shaped = [m.get("train/shaped_episode_return", m["train/episode_return"])
                       - m["train/episode_return"] for m in ended]
             intrinsic.append(float(np.mean(shaped)) if shaped else 0.0)
+            # the sampling policy's extrinsic return near the end of training
+            late.append(float(np.mean([m["train/episode_return"] for m in ended[-3:]])))
         if not seeds:
             continue
         row, cells = {"seeds": seeds}, []
@@ -146,8 +149,10 @@ def table(out: Path, v: Variant, names: dict[str, list[str]]) -> dict:
             cells.append(f"{mean:.2f} [{ci[0]:.2f}, {ci[1]:.2f}] ("
                          + ", ".join(f"{x:.2f}" for x in per_seed[s]) + ")")
         row["shaping_return_per_episode"] = intrinsic
+        row["late_training_return"] = late
         result["arms"][arm] = row
         lines.append(f"| {arm} (seeds {', '.join(map(str, seeds))}) | " + " | ".join(cells) + " | "
+                     + ", ".join(f"{x:.2f}" for x in late) + " | "
                      + ", ".join(f"{x:.3f}" for x in intrinsic) + " |")
     md = "\n".join(lines)
     (out / "results.md").write_text(md + "\n")
@@ -165,11 +170,14 @@ def main() -> None:
     ap.add_argument("--seed-cache", help="an earlier answer cache (same model and prompts) to "
                     "start the annotation's cache from")
     ap.add_argument("--arms", help="comma-separated subset of ppo,ppo+oracle,ppo+llm")
+    ap.add_argument("--seeds", help="comma-separated subset of the variant's seeds (e.g. to run "
+                    "two seeds in two processes)")
     ap.add_argument("--table", action="store_true",
                     help="only write the table from the runs finished so far")
     args = ap.parse_args()
     v = VARIANTS[args.variant]
     out = Path(args.out)
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else list(v.seeds)
     if args.table:
         table(out, v, arms(v, (out / "annotations_smollm2").resolve()))
         return
@@ -179,7 +187,7 @@ def main() -> None:
     names = arms(v, (out / "annotations_smollm2").resolve())
     if args.arms:
         names = {k: names[k] for k in args.arms.split(",")}
-    jobs = [(f"{arm}-s{seed}", seed, sets) for seed in v.seeds for arm, sets in names.items()]
+    jobs = [(f"{arm}-s{seed}", seed, sets) for seed in seeds for arm, sets in names.items()]
     with ThreadPoolExecutor(args.workers) as pool:
         # the annotation runs beside the arms that do not need it
         llm = pool.submit(annotate_llm, out, v, args.seed_cache, args.threads) \
