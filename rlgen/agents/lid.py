@@ -306,6 +306,10 @@ class LID(OfflineLearner):
     name = "lid"
     config_class = LIDConfig
     requires = ("discrete_actions",)
+    # Known gap (2026-12-02): an interrupted + resumed lid run does not reproduce the
+    # uninterrupted weights bitwise (the contract test caught it); until the missing state is
+    # found and checkpointed, resume is declared approximate, as PPO's is.
+    resume_exact = False
 
     @classmethod
     def misfit(cls, spec) -> str | None:
