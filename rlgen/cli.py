@@ -281,7 +281,8 @@ def cmd_meta_test(args: argparse.Namespace) -> int:
 
     extra = dict(parse_override(o) for o in args.extra or [])
     report = meta_test(args.run, tuple(b for b in args.baselines.split(",") if b), extra,
-                       args.seeds, args.episodes, args.backend, args.workers, not args.quiet)
+                       args.seeds, args.episodes, args.backend, args.workers, not args.quiet,
+                       args.split)
     print(report["table"])
     print("files: " + ", ".join(report["files"]))
     return 0
@@ -571,6 +572,8 @@ def build_parser() -> argparse.ArgumentParser:
     mte.add_argument("--extra", action="append", metavar="LABEL=FILE", help="another saved objective, e.g. lpo=runs/lpo/objective.pt")
     mte.add_argument("--seeds", type=int, help="seeds per pair (default: the meta split's)")
     mte.add_argument("--episodes", type=int, help="test-level episodes per trained agent")
+    mte.add_argument("--split", help="another meta split (sweeps/<name>.toml with [meta_test]) instead of "
+                                     "the run's; results go to RUN/meta-test-<name>/")
     mte.add_argument("--backend", default="local")
     mte.add_argument("--workers", type=int, default=1)
     mte.add_argument("--quiet", action="store_true")

@@ -44,8 +44,9 @@ class Draws(Protocol):
 class LevelDraws:
     """Each new episode gets a level drawn uniformly from `levels`; its start state is the one
     the package makes for that level (the game's reset draw from `RandomState(level)`, tabled
-    once here). Sticky draws come from a torch generator seeded by `seed`. Both are drawn
-    `block` steps at a time (one kernel instead of one per step)."""
+    once here). Sticky draws come from a torch generator seeded by `seed`. Both are drawn, and
+    the picks turned into levels and starts, `block` steps at a time (a few kernels per block
+    instead of a few per step)."""
 
     def __init__(self, levels: Sequence[int], starts: Sequence[int], num_envs: int, seed: int,
                  device: torch.device, block: int = 64):
@@ -64,8 +65,10 @@ class LevelDraws:
         return torch.rand(self.block, self.num_envs, generator=self.generator, device=self.device)
 
     def _draw_picks(self) -> torch.Tensor:
-        return torch.randint(len(self.table), (self.block, self.num_envs), generator=self.generator,
-                             device=self.device)
+        """(2, block, N): each step's levels and start draws."""
+        picks = torch.randint(len(self.table), (self.block * self.num_envs,), generator=self.generator,
+                              device=self.device)
+        return self.table.index_select(0, picks).T.contiguous().view(2, self.block, self.num_envs)
 
     def sticky(self) -> torch.Tensor:
         if self._u == self.block:
@@ -78,8 +81,7 @@ class LevelDraws:
         if self._p == self.block:
             self._picks, self._p = self._draw_picks(), 0
         self._p += 1
-        chosen = self.table.index_select(0, self._picks[self._p - 1])
-        return chosen[:, 0], chosen[:, 1]
+        return self._picks[0, self._p - 1], self._picks[1, self._p - 1]
 
 
 class BatchedMinAtar:
@@ -105,29 +107,35 @@ class BatchedMinAtar:
 
     def reset(self) -> torch.Tensor:
         everyone = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
-        self.last_action.zero_()
+        self.last_action = torch.zeros_like(self.last_action)
         self._new_episodes(everyone)
         return self.game.obs()
 
     def _new_episodes(self, mask: torch.Tensor) -> None:
         level, start = self.draws.new_episodes(mask)
-        self.level = torch.where(mask, level, self.level)
-        if self.max_episode_steps:
-            self.t = torch.where(mask, 0, self.t)
+        with torch.inference_mode():
+            self.level = torch.where(mask, level, self.level)
+            if self.max_episode_steps:
+                self.t = torch.where(mask, 0, self.t)
         self.game.reset(mask, start)
 
     def step(self, actions: torch.Tensor):
         """-> (obs, reward, terminated, truncated, level of the episode that ran this step)."""
-        a = actions.to(self.device, torch.long)
-        if not self._identity:
-            a = self.action_set.index_select(0, a)
-        a = torch.where(self.draws.sticky() < self.sticky_action_prob, self.last_action, a)
-        self.last_action = a
+        # Bookkeeping runs in inference mode (cheaper small calls); the observation, reward and
+        # termination flags come back as ordinary tensors, the level (a label) as it is.
+        with torch.inference_mode():
+            a = actions.to(self.device, torch.long)
+            if not self._identity:
+                a = self.action_set.index_select(0, a)
+            a = torch.where(self.draws.sticky() < self.sticky_action_prob, self.last_action, a)
+            self.last_action = a
         reward, terminated = self.game.step(a)
         if self.max_episode_steps:
-            self.t += 1
-            truncated = (self.t >= self.max_episode_steps) & ~terminated
-            done = terminated | truncated
+            with torch.inference_mode():
+                self.t = self.t + 1
+                ended = (self.t >= self.max_episode_steps) | terminated
+            truncated = ended & ~terminated
+            done = ended
         else:
             truncated, done = torch.zeros_like(terminated), terminated
         level = self.level
