@@ -111,32 +111,39 @@ def _tables() -> dict[str, np.ndarray]:
     - cell: kp -> the brick bit of the ball's target cell less one (NO_BRICK - 1 if no brick
       can be there), so `(bricks >> cell) & 2` is 2 * (brick in the target cell);
     - step: KEYS * action + kp + 2 * brick + empty -> (next kp, reward, terminal, what to add to
-      the bricks integer: minus the struck brick's bit, or all bricks when they are refilled);
-    - sprites: kp -> the ball's and the paddle's offsets in the flat (10, 10, 4) frame;
-    - trail: previous kp -> the trail's offset;
+      the bricks integer: minus the struck brick's bit, or all bricks when they are refilled,
+      then the next frame's sprite offsets: trail, ball, paddle);
     - rows: a 10-bit brick row -> its 40 bytes of the frame."""
     cell_key, step_key = _rules()
     kp = np.arange(KEYS)   # every row: a state's kp plus 2 * brick + empty in its low bits
     key, pos = kp - (kp % 80) + (kp % 8), (kp % 80) // 8     # the key keeps strike and those bits
-    step = np.zeros((6 * KEYS, 4), dtype=np.int64)
+    step = np.zeros((6 * KEYS, 7), dtype=np.int64)
     for a in range(6):
         moved = np.maximum(0, pos - 1) if a == LEFT else np.minimum(9, pos + 1) if a == RIGHT else pos
         rows = step_key[key + 8 * moved]  # the rules see the paddle after its move
         rows[:, 0] += 8 * moved
-        step[a * KEYS + kp] = rows
-    cell = cell_key[key]
-    cell_no = kp // 320                          # the ball's cell, y * 10 + x
-    sprites = np.stack([cell_no * 4 + BALL, (90 + pos) * 4 + PADDLE], 1)
-    trail = cell_no * 4 + TRAIL
+        step[a * KEYS + kp, :4] = rows
+        step[a * KEYS + kp, 4] = _trail(kp)          # the ball's cell before the step
+        step[a * KEYS + kp, 5:] = _sprites(rows[:, 0])
     rows = np.zeros((1024, 10, 4), dtype=np.uint8)
     rows[:, :, BRICK] = (np.arange(1024)[:, None] >> np.arange(10)) & 1
-    return {"cell": cell, "step": step, "sprites": sprites, "trail": trail,
-            "rows": rows.reshape(1024, 40)}
+    return {"cell": cell_key[key], "step": step, "rows": rows.reshape(1024, 40)}
+
+
+def _trail(kp):
+    """Offset in the flat (10, 10, 4) frame of the trail a ball at `kp` leaves."""
+    return kp // 320 * 4 + TRAIL    # kp // 320: the ball's cell, y * 10 + x
+
+
+def _sprites(kp) -> np.ndarray:
+    """(..., 2) frame offsets of the ball and the paddle of `kp`."""
+    kp = np.asarray(kp)
+    return np.stack([kp // 320 * 4 + BALL, (90 + kp % 80 // 8) * 4 + PADDLE], -1)
 
 
 class BatchedBreakout:
-    """State: `kp` (ball and paddle), `prev` (the previous step's kp: the trail) and `bricks`,
-    each an (N,) int64 tensor (see the module docstring)."""
+    """State: `kp` (ball and paddle) and `bricks`, (N,) int64 tensors (see the module
+    docstring), and `sprites`, the (N, 3) frame offsets of trail, ball and paddle."""
 
     channels = 4
 
@@ -144,21 +151,21 @@ class BatchedBreakout:
         # `ramping` is accepted for a uniform constructor: Breakout's difficulty does not ramp.
         self.num_envs, self.device = num_envs, torch.device(device)
         t = {k: torch.as_tensor(v, device=self.device) for k, v in _tables().items()}
-        self._cell, self._step, self._sprites, self._trail, self._rows = (
-            t["cell"], t["step"], t["sprites"], t["trail"], t["rows"])
-        self._starts = torch.tensor([ball_key(0, 3, 2) + 8 * 4, ball_key(9, 3, 3) + 8 * 4],
-                                    device=self.device)
+        self._cell, self._step, self._rows = t["cell"], t["step"], t["rows"]
+        starts = [ball_key(0, 3, 2) + 8 * 4, ball_key(9, 3, 3) + 8 * 4]
+        # a start's trail is where its ball stands
+        self._starts = torch.tensor([[k, _trail(k), *_sprites(k)] for k in starts], device=self.device)
         self._row_shift = torch.tensor([1, 11, 21], device=self.device)   # frame rows 1-3
-        self._ones = torch.ones(1, 1, dtype=torch.uint8, device=self.device).expand(num_envs, 2)
-        self.kp = self._starts[0].expand(num_envs).clone()
-        self.prev = self.kp.clone()
+        self._ones = torch.ones(1, 1, dtype=torch.uint8, device=self.device).expand(num_envs, 3)
+        self.kp = self._starts[0, 0].expand(num_envs).clone()
+        self.sprites = self._starts[0, 1:].expand(num_envs, 3).clone()
         self.bricks = torch.full((num_envs,), ALL_BRICKS, dtype=torch.long, device=self.device)
 
     def reset(self, mask: torch.Tensor, start: torch.Tensor) -> None:
         with torch.inference_mode():
-            kp = self._starts.index_select(0, start)
-            self.kp = torch.where(mask, kp, self.kp)
-            self.prev = torch.where(mask, kp, self.prev)
+            new = self._starts.index_select(0, start)
+            self.kp = torch.where(mask, new[:, 0], self.kp)
+            self.sprites = torch.where(mask[:, None], new[:, 1:], self.sprites)
             self.bricks = torch.where(mask, ALL_BRICKS, self.bricks)
 
     def step(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -172,7 +179,7 @@ class BatchedBreakout:
             row += bricks == 0
             row.add_(action, alpha=KEYS)
             out = self._step.index_select(0, row)
-            self.prev, self.kp, self.bricks = kp, out[:, 0], bricks + out[:, 3]
+            self.kp, self.bricks, self.sprites = out[:, 0], bricks + out[:, 3], out[:, 4:]
         return out[:, 1].float(), out[:, 2].bool()
 
     def obs(self) -> torch.Tensor:
@@ -182,6 +189,5 @@ class BatchedBreakout:
         with torch.inference_mode():   # filling an ordinary tensor, so callers get one
             rows = (self.bricks[:, None] >> self._row_shift).bitwise_and_(1023)
             out[:, 40:160] = self._rows.index_select(0, rows.view(-1)).view(n, 120)
-            out.scatter_(1, self._sprites.index_select(0, self.kp), self._ones)
-            out.scatter_(1, self._trail.index_select(0, self.prev)[:, None], self._ones[:, :1])
+            out.scatter_(1, self.sprites, self._ones)
         return out.view(n, 10, 10, 4)
