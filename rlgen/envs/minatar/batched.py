@@ -84,6 +84,26 @@ class LevelDraws:
         return self._picks[0, self._p - 1], self._picks[1, self._p - 1]
 
 
+class ConcatDraws:
+    """The draws of several vector envs side by side (a population's envs stepped as one):
+    each part keeps its own stream, so every env sees the draws it would see alone."""
+
+    def __init__(self, parts: Sequence[LevelDraws]):
+        self.parts = list(parts)
+        self.sizes = [p.num_envs for p in self.parts]
+
+    def reseed(self, seeds: Sequence[int]) -> None:
+        for part, seed in zip(self.parts, seeds, strict=True):
+            part.reseed(seed)
+
+    def sticky(self) -> torch.Tensor:
+        return torch.cat([p.sticky() for p in self.parts])
+
+    def new_episodes(self, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        drawn = [p.new_episodes(m) for p, m in zip(self.parts, mask.split(self.sizes), strict=True)]
+        return torch.cat([d[0] for d in drawn]), torch.cat([d[1] for d in drawn])
+
+
 class BatchedMinAtar:
     """N envs of one game: `step(actions)` applies sticky actions, steps the game, and resets
     finished envs in the same step (their returned observation is the new episode's first).
@@ -151,7 +171,7 @@ class MinAtarVecEnv(gym.vector.VectorEnv):
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
 
-    def __init__(self, engine: BatchedMinAtar, seed: int = 0, as_tensors: bool = False):
+    def __init__(self, engine: BatchedMinAtar, seed: int | Sequence[int] = 0, as_tensors: bool = False):
         self.engine, self.as_tensors, self._seed = engine, as_tensors, seed
         n, c = engine.num_envs, engine.game.channels
         self.num_envs = n
@@ -165,11 +185,30 @@ class MinAtarVecEnv(gym.vector.VectorEnv):
             return x
         return x.numpy() if x.device.type == "cpu" else x.cpu().numpy()
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
+    @classmethod
+    def concat(cls, envs: Sequence[MinAtarVecEnv]) -> MinAtarVecEnv:
+        """One vector env stepping all of `envs`' envs as one array (same game and options),
+        each part on its own draws: `reset(seed=[seed of each part])` then steps every env as
+        the part it came from would alone."""
+        first = envs[0].engine
+        for e in envs:
+            if (type(e.engine.game) is not type(first.game) or not isinstance(e.engine.draws, LevelDraws)
+                    or e.engine.action_set.tolist() != first.action_set.tolist()
+                    or (e.engine.sticky_action_prob, e.engine.max_episode_steps, e.as_tensors)
+                    != (first.sticky_action_prob, first.max_episode_steps, envs[0].as_tensors)):
+                raise ValueError("only envs of one game with the same options can be concatenated")
+        total = sum(e.num_envs for e in envs)
+        game = type(first.game)(total, first.device, ramping=getattr(first.game, "ramping", True))
+        engine = BatchedMinAtar(game, ConcatDraws([e.engine.draws for e in envs]), first.action_set.tolist(),
+                                first.sticky_action_prob, first.max_episode_steps)
+        return cls(engine, seed=[e._seed for e in envs], as_tensors=envs[0].as_tensors)
+
+    def reset(self, *, seed: int | Sequence[int] | None = None, options: dict | None = None):
+        """`seed`: one per part for a concatenation (`concat`)."""
         if seed is not None:
             self._seed = seed
         draws = self.engine.draws
-        if isinstance(draws, LevelDraws):
+        if isinstance(draws, LevelDraws | ConcatDraws):
             draws.reseed(self._seed)
         obs = self.engine.reset()
         return self._out(obs), {"level": self._out(self.engine.level)}
