@@ -92,6 +92,8 @@ def test_meta_train_then_meta_test_round_trip(tmp_path, split_file, capsys):
     (["--objective", "dpo"], "no parameters to meta-train"),
     (["--horizon", "100"], "smaller than one ppo batch"),
     (["--population", "3"], "even"),
+    (["--env", "minatar:breakot"], "did you mean 'breakout'"),
+    (["--objective", "lpo", "--set", "objective=talpo"], "from --objective, not --set"),
 ])
 def test_meta_train_bad_input_is_one_line(tmp_path, split_file, capsys, args, message):
     base = ["meta-train", "--env", "toy:identity", "--horizon", "256", "--population", "4",

@@ -49,6 +49,9 @@ def _check(req: MetaTrainRequest, horizon: int) -> None:
     from rlgen.agents.factory import agent_config
     from rlgen.registry import make_env_spec
 
+    if "objective" in req.overrides:  # the ES candidates replace it in every lifetime
+        raise ValueError("meta-train takes the objective to meta-train from --objective, not "
+                         f"--set objective={req.overrides['objective']}")
     if objective_size(req.objective) == 0:
         raise ValueError(f"objective {req.objective!r} has no parameters to meta-train "
                          "(use a learnable one, e.g. lpo or talpo)")
