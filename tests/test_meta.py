@@ -85,6 +85,17 @@ def test_meta_train_then_meta_test_round_trip(tmp_path, split_file, capsys):
     assert again["iqm"] == report["iqm"]
     assert main(["meta-test", str(run.path), "--quiet"]) == 0
     assert "P(talpo > ppo)" in capsys.readouterr().out
+    # another split (--split) with per-env agent overrides, into its own directory
+    other = tmp_path / "meta-other.toml"
+    other.write_text('[meta_test]\nenvs = ["toy:identity"]\nhorizons = [0.5]\nseeds = 1\n'
+                     'eval_episodes = 2\n[meta_test.overrides."toy:identity"]\nnum_steps = 16\n')
+    extra = meta_test(run.path, baselines=("ppo",), split=str(other), progress=False)
+    lines = (run.path / "meta-test-meta-other" / "results.jsonl").read_text().splitlines()
+    assert extra["pairs"] == 1 and {json.loads(x)["horizon"] for x in lines} == {64} and len(lines) == 2
+    assert "| toy:identity | 64 |" in extra["table"]
+    other.write_text(other.read_text().replace('overrides."toy:identity"', 'overrides."toy:idnetity"'))
+    with pytest.raises(ValueError, match="not in envs"):
+        meta_test(run.path, split=str(other), progress=False)
 
 
 @pytest.mark.parametrize("args, message", [
