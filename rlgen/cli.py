@@ -266,7 +266,7 @@ def cmd_meta_train(args: argparse.Namespace) -> int:
             seed=args.seed, overrides=dict(parse_override(o) for o in args.set or []),
             es=dict(parse_override(o) for o in args.es or []), meta_split=args.meta_split,
             backend=args.backend, workers=args.workers, batched=not args.sequential,
-            progress=not args.quiet)
+            device=args.device, progress=not args.quiet)
         run = M.meta_train(req)
     curve = M.fitness_curve(run)
     print(f"run directory: {run.path}")
@@ -562,6 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
     mt.add_argument("--sequential", action="store_true",
                     help="train lifetimes one by one instead of as one batched population "
                          "(faster on a CPU with large per-agent batches)")
+    mt.add_argument("--device", default="cpu", help="where the lifetimes train (cuda for the paper-sized variant)")
     mt.add_argument("--resume", metavar="RUN_DIR", help="continue the ES state of a meta-training run")
     mt.add_argument("--quiet", action="store_true")
     mt.set_defaults(fn=cmd_meta_train)

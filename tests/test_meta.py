@@ -105,6 +105,7 @@ def test_meta_train_then_meta_test_round_trip(tmp_path, split_file, capsys):
     (["--population", "3"], "even"),
     (["--env", "minatar:breakot"], "did you mean 'breakout'"),
     (["--objective", "lpo", "--set", "objective=talpo"], "from --objective, not --set"),
+    (["--device", "tpu9"], "unknown device"),
 ])
 def test_meta_train_bad_input_is_one_line(tmp_path, split_file, capsys, args, message):
     base = ["meta-train", "--env", "toy:identity", "--horizon", "256", "--population", "4",

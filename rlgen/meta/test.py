@@ -75,7 +75,7 @@ def meta_test(path: str | Path, baselines: Sequence[str] = ("ppo", "dpo"),
     for (method, env, horizon), group_seeds in groups.items():
         lives = [Lifetime(env=env, horizon=horizon, seed=10_000 + s, objective=methods[method],
                           overrides={**cfg.get("overrides", {}), **meta_split.overrides.get(env, {})},
-                          eval_episodes=episodes)
+                          eval_episodes=episodes, device=str(cfg.get("device", "cpu")))
                  for s in group_seeds]
         train = run_lifetimes if cfg.get("batched", True) else run_sequentially
         scores = [x for chunk in runner.map(train, [lives]) for x in chunk]

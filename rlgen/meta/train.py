@@ -42,6 +42,8 @@ class MetaTrainRequest:
     #: train a generation's lifetimes as one PopulationPPO per worker (the GPU path); on a CPU
     #: with large per-agent batches sequential lifetimes are faster (docs/benchmarks.md)
     batched: bool = True
+    #: where every lifetime trains ("cuda" for the paper-sized variant)
+    device: str = "cpu"
     progress: bool = True
 
 
@@ -49,6 +51,12 @@ def _check(req: MetaTrainRequest, horizon: int) -> None:
     from rlgen.agents.factory import agent_config
     from rlgen.registry import make_env_spec
 
+    try:  # a bad device fails here, before the run directory exists
+        torch.device(req.device)
+    except RuntimeError:
+        raise ValueError(f"unknown device {req.device!r} (cpu, cuda, cuda:N, mps)") from None
+    if req.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {req.device!r}: CUDA is not available on this machine")
     if "objective" in req.overrides:  # the ES candidates replace it in every lifetime
         raise ValueError("meta-train takes the objective to meta-train from --objective, not "
                          f"--set objective={req.overrides['objective']}")
@@ -83,6 +91,7 @@ def meta_train(req: MetaTrainRequest) -> RunDir:
                 "horizon": horizon, "population": req.population, "generations": req.generations,
                 "seed": req.seed, "overrides": req.overrides, "es": req.es,
                 "backend": req.backend, "workers": req.workers, "batched": req.batched,
+                "device": req.device,
                 "meta_split": split.to_dict()}
     run.write_config(resolved)
     return continue_meta_train(run, progress=req.progress)
@@ -173,7 +182,8 @@ def _lifetimes(cfg: dict[str, Any], generation: int, candidates: torch.Tensor) -
         for env in cfg["envs"]:
             out.append(Lifetime(env=env, horizon=int(cfg["horizon"]), seed=seed,
                                 objective=cfg["objective"], params=tuple(params.float().tolist()),
-                                overrides=dict(cfg.get("overrides", {}))))
+                                overrides=dict(cfg.get("overrides", {})),
+                                device=str(cfg.get("device", "cpu"))))
     return out
 
 
