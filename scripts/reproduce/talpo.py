@@ -122,6 +122,9 @@ This is a CPU-sized run, hundreds of times smaller than the paper's (population 
 lifetimes): its fitness curve below is flat within noise, so treat the network as what such a
 budget discovers, not as the paper's TA-LPO.
 
+What it learned: D(r, A) at training progress 0, 0.5 and 1 (early, middle, late) is the
+meta-test's `drift.png` (`rlgen.meta.plots.plot_drift` on this file; docs/figures/ keeps a copy).
+
 ## Fitness per generation
 
 | generation | fitness mean | fitness max | sigma | seconds |
