@@ -137,7 +137,12 @@ class PopulationPPO:
         self.obj_params = {k: v.detach() for k, v in obj_params.items()}  # fixed during a lifetime
         self.model = copy.deepcopy(first.model).to("meta")
         self.objective = copy.deepcopy(first.objective).to("meta")
-        self.optimizer = torch.optim.Adam(list(self.params.values()), lr=self.config.lr, eps=1e-5)
+        # one fused kernel per step over the stacked (K x) parameters: on a CPU the unfused
+        # update makes ~10 passes over K networks' weights and was the largest cost at small
+        # batches (docs/benchmarks.md §7); same Adam, rounding aside
+        fused = self.device.type in ("cpu", "cuda")
+        self.optimizer = torch.optim.Adam(list(self.params.values()), lr=self.config.lr, eps=1e-5,
+                                          fused=fused or None)
         self.update = 0
 
     # ---- batched network calls ----
