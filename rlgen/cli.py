@@ -331,7 +331,7 @@ def cmd_meta_train(args: argparse.Namespace) -> int:
             es=dict(parse_override(o) for o in args.es or []), meta_split=args.meta_split,
             backend=args.backend or "local", workers=args.workers or 1,
             backend_options=_backend_options(args), batched=not args.sequential,
-            progress=not args.quiet)
+            device=args.device, progress=not args.quiet)
         run = M.meta_train(req)
     curve = M.fitness_curve(run)
     print(f"run directory: {run.path}")
@@ -346,7 +346,8 @@ def cmd_meta_test(args: argparse.Namespace) -> int:
 
     extra = dict(parse_override(o) for o in args.extra or [])
     report = meta_test(args.run, tuple(b for b in args.baselines.split(",") if b), extra,
-                       args.seeds, args.episodes, args.backend, args.workers, not args.quiet)
+                       args.seeds, args.episodes, args.backend, _backend_options(args),
+                       not args.quiet, args.split)
     print(report["table"])
     print("files: " + ", ".join(report["files"]))
     return 0
@@ -663,6 +664,7 @@ def build_parser() -> argparse.ArgumentParser:
     mt.add_argument("--sequential", action="store_true",
                     help="train lifetimes one by one instead of as one batched population "
                          "(faster on a CPU with large per-agent batches)")
+    mt.add_argument("--device", default="cpu", help="where the lifetimes train (cuda for the paper-sized variant)")
     mt.add_argument("--resume", metavar="RUN_DIR", help="continue the ES state of a meta-training run")
     mt.add_argument("--quiet", action="store_true")
     mt.set_defaults(fn=cmd_meta_train)
@@ -673,8 +675,10 @@ def build_parser() -> argparse.ArgumentParser:
     mte.add_argument("--extra", action="append", metavar="LABEL=FILE", help="another saved objective, e.g. lpo=runs/lpo/objective.pt")
     mte.add_argument("--seeds", type=int, help="seeds per pair (default: the meta split's)")
     mte.add_argument("--episodes", type=int, help="test-level episodes per trained agent")
-    mte.add_argument("--backend", default="local")
-    mte.add_argument("--workers", type=int, default=1)
+    mte.add_argument("--split", help="another meta split (sweeps/<name>.toml with [meta_test]) instead of "
+                                     "the run's; results go to RUN/meta-test-<name>/")
+    _add_backend_args(mte, "groups of lifetimes run at once: local processes, CPUs of the local "
+                      "Ray instance, Slurm jobs")
     mte.add_argument("--quiet", action="store_true")
     mte.set_defaults(fn=cmd_meta_test)
     sw = sub.add_parser("sweep", help="run a sweep file's trials (sweeps/<name>.toml), resumably")

@@ -117,3 +117,37 @@ def test_the_bundled_drift_networks_load_and_keep_the_constraints(name, cls):
     ratio, adv = _samples(9)
     assert obj.drift(ratio, adv, 0.5).min() >= 0
     assert torch.all(obj.drift(torch.ones_like(adv), adv, 0.5) == 0)
+
+
+def _wrong_shape(path):  # LPO's 8-feature weights saved as a 16-feature TA-LPO
+    torch.save({"objective": "talpo", "state_dict": LPO().state_dict()}, path)
+
+
+def _agent_checkpoint(path):  # a PPO network's weights, not a drift network
+    agent = make_agent("ppo", "toy:identity", {"encoder": {"channels": [4], "out_dim": 8}}, device="cpu")
+    torch.save({"model": agent.model.state_dict()}, path)
+
+
+def _not_torch(path):
+    path.write_text("not a checkpoint")
+
+
+@pytest.mark.parametrize("objective, message", [
+    ("tapo", "did you mean 'talpo'"),
+    (_wrong_shape, "does not fit 'talpo'"),
+    (_agent_checkpoint, "is not a saved objective"),
+    (_not_torch, "is not a saved objective"),
+])
+def test_bad_objectives_end_in_one_line(tmp_path, capsys, objective, message):
+    from rlgen.cli import main
+
+    if callable(objective):
+        path = tmp_path / "objective.pt"
+        objective(path)
+        objective = str(path)
+    code = main(["train", "--agent", "lpo", "--env", "toy:identity", "--steps", "1k", "--quiet",
+                 "--runs-root", str(tmp_path / "runs"), "--set", f"objective={objective}"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("rlgen: error:"), err
+    assert message in err[0].lower()
+    assert not (tmp_path / "runs").exists()

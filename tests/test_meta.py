@@ -85,6 +85,17 @@ def test_meta_train_then_meta_test_round_trip(tmp_path, split_file, capsys):
     assert again["iqm"] == report["iqm"]
     assert main(["meta-test", str(run.path), "--quiet"]) == 0
     assert "P(talpo > ppo)" in capsys.readouterr().out
+    # another split (--split) with per-env agent overrides, into its own directory
+    other = tmp_path / "meta-other.toml"
+    other.write_text('[meta_test]\nenvs = ["toy:identity"]\nhorizons = [0.5]\nseeds = 1\n'
+                     'eval_episodes = 2\n[meta_test.overrides."toy:identity"]\nnum_steps = 16\n')
+    extra = meta_test(run.path, baselines=("ppo",), split=str(other), progress=False)
+    lines = (run.path / "meta-test-meta-other" / "results.jsonl").read_text().splitlines()
+    assert extra["pairs"] == 1 and {json.loads(x)["horizon"] for x in lines} == {64} and len(lines) == 2
+    assert "| toy:identity | 64 |" in extra["table"]
+    other.write_text(other.read_text().replace('overrides."toy:identity"', 'overrides."toy:idnetity"'))
+    with pytest.raises(ValueError, match="not in envs"):
+        meta_test(run.path, split=str(other), progress=False)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -93,6 +104,9 @@ def test_meta_train_then_meta_test_round_trip(tmp_path, split_file, capsys):
     (["--horizon", "100"], "smaller than one ppo batch"),
     (["--population", "3"], "even"),
     (["--backend", "rayy"], "did you mean 'ray'"),
+    (["--env", "minatar:breakot"], "did you mean 'breakout'"),
+    (["--objective", "lpo", "--set", "objective=talpo"], "from --objective, not --set"),
+    (["--device", "tpu9"], "unknown device"),
 ])
 def test_meta_train_bad_input_is_one_line(tmp_path, split_file, capsys, args, message):
     base = ["meta-train", "--env", "toy:identity", "--horizon", "256", "--population", "4",

@@ -42,3 +42,25 @@ def test_members_must_share_config_and_env():
     b = make_agent("ppo", "toy:identity", {**TINY, "lr": 1e-2}, seed=1, device="cpu")
     with pytest.raises(ValueError, match="share one config"):
         PopulationPPO([a, b])
+
+
+def test_members_on_one_concatenated_minatar_env_learn_as_alone():
+    """MinAtar's batched envs concatenate: the population steps its K * n envs as one array,
+    each member on its own draws, and still matches each member trained alone."""
+    cfg = {"num_envs": 4, "num_steps": 16, "minibatches": 2, "epochs": 1, "objective": "clip",
+           "encoder": {"conv_channels": 4, "hidden": 16}}
+
+    def agent(seed):
+        return make_agent("ppo", "minatar:breakout", cfg, seed=seed, device="cpu")
+
+    seeds = [1, 5, 9]
+    alone = [agent(s) for s in seeds]
+    results_alone = [a.fit(None, 128, progress=False) for a in alone]
+    members = [agent(s) for s in seeds]
+    population = PopulationPPO(members)
+    results = population.fit(128)
+    for a, b, ra, rb in zip(alone, members, results_alone, results, strict=True):
+        for pa, pb in zip(a.model.parameters(), b.model.parameters(), strict=True):
+            assert torch.allclose(pa, pb, atol=1e-6, rtol=0)
+        assert rb.metrics.get("train/episode_return") == ra.metrics.get("train/episode_return")
+        assert rb.metrics["loss/policy"] == pytest.approx(ra.metrics["loss/policy"], rel=1e-4, abs=1e-6)

@@ -74,7 +74,8 @@ def build_objective(name_or_path: str, args: dict[str, Any], defaults: dict[str,
         try:
             saved = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # torch raises several types for a file that is not a checkpoint
-            raise ValueError(f"{path} is not a saved objective ({type(e).__name__}: {e})") from None
+            first = (str(e).strip().splitlines() or [""])[0]   # torch's messages span lines
+            raise ValueError(f"{path} is not a saved objective ({type(e).__name__}: {first})") from None
         if not isinstance(saved, dict) or not {"objective", "state_dict"} <= saved.keys():
             raise ValueError(f"{path} is not a saved objective (needs 'objective' and 'state_dict')")
         name_or_path, state = saved["objective"], saved["state_dict"]
@@ -90,8 +91,10 @@ def build_objective(name_or_path: str, args: dict[str, Any], defaults: dict[str,
     if state is not None:
         try:
             objective.load_state_dict(state)
-        except RuntimeError as e:
-            raise ValueError(f"saved objective does not fit {name_or_path!r}: {e}") from None
+        except RuntimeError as e:  # torch's message spans lines; the CLI prints one
+            detail = "; ".join(line.strip() for line in str(e).splitlines()[1:] if line.strip())
+            raise ValueError(f"saved objective does not fit {name_or_path!r} "
+                             f"(a drift network of another shape?): {detail or e}") from None
     return objective
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -87,22 +88,25 @@ class ActorCritic(nn.Module):
 
 
 class ReturnNormalizer:
-    """Scales rewards by the running std of the discounted return (as VecNormalize(ob=False))."""
+    """Scales rewards by the running std of the discounted return (as VecNormalize(ob=False)).
+    With `members`, that many independent normalizers over (members, num_envs) arrays (a
+    population's), each with the arithmetic of one alone."""
 
-    def __init__(self, num_envs: int, gamma: float, clip: float = 10.0):
-        self.ret = np.zeros(num_envs)
+    def __init__(self, num_envs: int, gamma: float, clip: float = 10.0, members: int = 0):
+        self.ret = np.zeros((members, num_envs) if members else num_envs)
         self.gamma, self.clip = gamma, clip
-        self.count, self.mean, self.var = 1e-4, 0.0, 1.0
+        self.count = 1e-4
+        self.mean, self.var = np.zeros(self.ret.shape[:-1]), np.ones(self.ret.shape[:-1])
 
     def __call__(self, rewards: np.ndarray, dones: np.ndarray) -> np.ndarray:
         self.ret = self.ret * self.gamma + rewards
-        batch_mean, batch_var, n = self.ret.mean(), self.ret.var(), len(self.ret)
+        batch_mean, batch_var, n = self.ret.mean(-1), self.ret.var(-1), self.ret.shape[-1]
         delta, total = batch_mean - self.mean, self.count + n
-        self.mean += delta * n / total
+        self.mean = self.mean + delta * n / total
         self.var = (self.var * self.count + batch_var * n + delta**2 * self.count * n / total) / total
         self.count = total
         self.ret[dones] = 0.0
-        return np.clip(rewards / math.sqrt(self.var + 1e-8), -self.clip, self.clip)
+        return np.clip(rewards / np.sqrt(self.var + 1e-8)[..., None], -self.clip, self.clip)
 
     def state(self) -> dict[str, Any]:
         return {"ret": torch.from_numpy(self.ret.copy()), "count": float(self.count),
@@ -110,14 +114,22 @@ class ReturnNormalizer:
 
     def load(self, state: dict[str, Any]) -> None:
         self.ret = state["ret"].numpy().copy()
-        self.count, self.mean, self.var = state["count"], state["mean"], state["var"]
+        self.count, self.mean, self.var = state["count"], np.float64(state["mean"]), np.float64(state["var"])
 
 
-def sample_actions(logits: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_actions(logits: torch.Tensor, generator: torch.Generator | Sequence[torch.Generator]
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """Actions drawn from softmax(logits) with the agent's own generator, and their log-probs
-    (its own stream, so an agent trained alone and inside a population draws the same actions)."""
+    (its own stream, so an agent trained alone and inside a population draws the same actions).
+    A population passes one generator per member and logits (members, n, A); it gets (members * n,)."""
     logp = torch.log_softmax(logits.float(), -1)
-    action = torch.multinomial(logp.exp().cpu(), 1, generator=generator).squeeze(-1)
+    probs = logp.exp().cpu()
+    if isinstance(generator, torch.Generator):
+        action = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    else:
+        action = torch.cat([torch.multinomial(p, 1, generator=g).squeeze(-1)
+                            for p, g in zip(probs, generator, strict=True)])
+        logp = logp.reshape(-1, logp.shape[-1])
     action = action.to(logits.device)
     return action, logp.gather(-1, action.unsqueeze(-1)).squeeze(-1)
 

@@ -5,8 +5,11 @@ Each member keeps its own seed, weights, optimizer state, reward normalizer, tra
 random stream and objective parameters (e.g. one ES candidate's drift network); only the math
 is batched: the K networks' parameters are stacked and every forward and gradient runs through
 `torch.func.vmap` over them, Adam steps on the stacked tensors (elementwise, so per member), and
-gradients are clipped by each member's own norm. The rollout, GAE and loss are PPO's own
-functions (`rlgen.agents.ppo`), so a member's run matches the same agent trained alone up to
+gradients are clipped by each member's own norm. The rollout keeps all members' buffers in one
+(T, K * n) array, and where the members' vector envs can be concatenated (MinAtar's batched
+games: `concat`) steps their K * n envs as one, each on its own random draws; other envs are
+stepped member by member. Sampling, GAE, the normalizer and the loss are PPO's own functions
+(`rlgen.agents.ppo`), so a member's run matches the same agent trained alone up to
 floating-point summation order.
 """
 
@@ -18,6 +21,7 @@ import time
 from collections.abc import Sequence
 from functools import partial
 
+import numpy as np
 import torch
 from torch.func import functional_call, grad, stack_module_state, vmap
 
@@ -26,13 +30,95 @@ from rlgen.agents.ppo import (
     PPO,
     EpisodeStats,
     ReturnNormalizer,
-    Rollout,
     gae,
     minibatch_from_logits,
     ppo_loss,
+    sample_actions,
 )
-from rlgen.envs.wrappers import applied_wrappers
+from rlgen.envs.wrappers import applied_wrappers, extrinsic_rewards
 from rlgen.runs import FitResult
+
+
+class PopulationRollout:
+    """The K members' rollouts in lockstep (see the module docstring): buffers (T, K * n, ...)
+    in member-major order, the members' envs as one vector env where they concatenate."""
+
+    def __init__(self, agents: Sequence[PPO], seeds: Sequence[int]):
+        cfg, device = agents[0].config, agents[0].device
+        self.agents, self.device = list(agents), device
+        self.k, self.n = len(agents), cfg.num_envs
+        self.shaped = bool(applied_wrappers(cfg))
+        parts = [a.make_training_envs(seed=s) for a, s in zip(agents, seeds, strict=True)]
+        concat = getattr(type(parts[0]), "concat", None)
+        if concat is not None and not applied_wrappers(cfg):
+            self.envs, self.parts = concat(parts), None
+            for part in parts:
+                part.close()
+            obs_np, _ = self.envs.reset(seed=list(seeds))
+        else:
+            self.envs, self.parts = None, parts
+            obs_np = _concat_trees([p.reset(seed=s)[0] for p, s in zip(parts, seeds, strict=True)])
+        self.next_obs = tree.to_tensor(obs_np, device)
+        t, total = cfg.num_steps, self.k * self.n
+        self.obs = tree.zeros_buffer(self.next_obs, t)
+        self.actions = torch.zeros((t, total), dtype=torch.long, device=device)
+        self.logprobs = torch.zeros((t, total), device=device)
+        self.rewards = torch.zeros((t, total), device=device)
+        self.dones = torch.zeros((t, total), device=device)
+        self.values = torch.zeros((t, total), device=device)
+        self.next_done = torch.zeros(total, device=device)
+        self.episode_return = np.zeros(total)
+        self.episode_shaped = np.zeros(total)
+        self.generators = [a.generator for a in agents]
+
+    def members_obs(self, obs=None):
+        """(K * n, ...) observations as (K, n, ...), for the vmapped forward."""
+        return tree.map_tree(lambda x: x.view(self.k, self.n, *x.shape[1:]),
+                             self.next_obs if obs is None else obs)
+
+    def _step(self, actions: np.ndarray):
+        if self.envs is not None:
+            obs, rew, term, trunc, info = self.envs.step(actions)
+            return obs, rew, term, trunc, extrinsic_rewards(rew, info)
+        outs = [p.step(a) for p, a in zip(self.parts, np.split(actions, self.k), strict=True)]
+        obs = _concat_trees([o[0] for o in outs])
+        rew, term, trunc = (np.concatenate([o[i] for o in outs]) for i in (1, 2, 3))
+        return obs, rew, term, trunc, np.concatenate([extrinsic_rewards(o[1], o[4]) for o in outs])
+
+    def record(self, step: int, logits: torch.Tensor, value: torch.Tensor,
+               normalizer: ReturnNormalizer | None, stats: list[EpisodeStats]) -> None:
+        """As `Rollout.record`, for all members at once: `logits` (K, n, A), `value` (K, n)."""
+        tree.store(self.obs, step, self.next_obs)
+        self.dones[step] = self.next_done
+        action, logprob = sample_actions(logits, self.generators)
+        self.actions[step], self.logprobs[step] = action, logprob
+        self.values[step] = value.reshape(-1).float()
+        obs_np, rew, term, trunc, extrinsic = self._step(action.cpu().numpy())
+        done = term | trunc
+        self.episode_return += extrinsic
+        self.episode_shaped += rew
+        ended = np.flatnonzero(done)
+        if len(ended):
+            for i, ret, shaped in zip(ended.tolist(), self.episode_return[ended].tolist(),
+                                      self.episode_shaped[ended].tolist(), strict=True):
+                stats[i // self.n].returns.append(ret)
+                stats[i // self.n].shaped_returns.append(shaped)
+            self.episode_return[done], self.episode_shaped[done] = 0.0, 0.0
+        if normalizer is not None:
+            rew = normalizer(rew.reshape(self.k, self.n), done.reshape(self.k, self.n)).reshape(-1)
+        self.rewards[step] = torch.as_tensor(rew, dtype=torch.float32, device=self.device)
+        self.next_obs = tree.to_tensor(obs_np, self.device)
+        self.next_done = torch.as_tensor(done, dtype=torch.float32, device=self.device)
+
+    def close(self) -> None:
+        for env in [self.envs] if self.envs is not None else self.parts:
+            env.close()
+
+
+def _concat_trees(trees):
+    if isinstance(trees[0], dict):
+        return {key: _concat_trees([t[key] for t in trees]) for key in trees[0]}
+    return np.concatenate(trees)
 
 
 class PopulationPPO:
@@ -51,7 +137,12 @@ class PopulationPPO:
         self.obj_params = {k: v.detach() for k, v in obj_params.items()}  # fixed during a lifetime
         self.model = copy.deepcopy(first.model).to("meta")
         self.objective = copy.deepcopy(first.objective).to("meta")
-        self.optimizer = torch.optim.Adam(list(self.params.values()), lr=self.config.lr, eps=1e-5)
+        # one fused kernel per step over the stacked (K x) parameters: on a CPU the unfused
+        # update makes ~10 passes over K networks' weights and was the largest cost at small
+        # batches (docs/benchmarks.md §7); same Adam, rounding aside
+        fused = self.device.type in ("cpu", "cuda")
+        self.optimizer = torch.optim.Adam(list(self.params.values()), lr=self.config.lr, eps=1e-5,
+                                          fused=fused or None)
         self.update = 0
 
     # ---- batched network calls ----
@@ -79,45 +170,43 @@ class PopulationPPO:
         batch = cfg.num_envs * cfg.num_steps
         minibatch = batch // cfg.minibatches
         total_updates = max(1, math.ceil(budget / batch))
-        rollouts = [Rollout(a, a.make_training_envs(seed=a.seed * 10_007 + self.update),
-                            seed=a.seed * 10_007 + self.update) for a in self.agents]
-        normalizers = [ReturnNormalizer(cfg.num_envs, cfg.gamma) if cfg.normalize_reward else None
-                       for _ in self.agents]
+        rollout = PopulationRollout(self.agents, [a.seed * 10_007 + self.update for a in self.agents])
+        normalizer = (ReturnNormalizer(cfg.num_envs, cfg.gamma, members=k_agents)
+                      if cfg.normalize_reward else None)
         started = time.time()
         logs: list[dict[str, float]] = [{} for _ in self.agents]
         loss_grad = vmap(grad(self._loss_one, has_aux=True),
                          in_dims=(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, None))
         bar = tqdm(total=total_updates, unit="update", desc=f"population x{k_agents}", disable=not progress)
+
+        def per_member(x):
+            """(T, K * n, ...) -> (K, T * n, ...): each member's batch in its own time-major order."""
+            x = x.view(cfg.num_steps, k_agents, cfg.num_envs, *x.shape[2:]).transpose(0, 1)
+            return x.reshape(k_agents, batch, *x.shape[3:])
+
         try:
             while self.update < total_updates:
                 frac = self.update / total_updates
                 if cfg.anneal_lr:
                     self.optimizer.param_groups[0]["lr"] = cfg.lr * (1 - frac)
                 stats = [EpisodeStats(shaped=bool(applied_wrappers(cfg))) for _ in self.agents]
-                # ---- rollout: one batched forward per step, each member steps its own envs ----
+                # ---- rollout: one batched forward and one env step (where the envs concatenate)
+                # per step for all members ----
                 for step in range(cfg.num_steps):
                     with torch.inference_mode():
-                        logits, value = self.forward(tree.stack_tensors([r.next_obs for r in rollouts]))
-                    for k, r in enumerate(rollouts):
-                        r.record(step, logits[k], value[k], normalizers[k], stats[k])
-                # ---- advantages, over (T, K, n) ----
-                def over_time(name):
-                    return torch.stack([getattr(r, name) for r in rollouts], 1)
-
+                        logits, value = self.forward(rollout.members_obs())
+                    rollout.record(step, logits, value, normalizer, stats)
+                # ---- advantages, over (T, K * n) ----
                 with torch.inference_mode():
-                    _, next_value = self.forward(tree.stack_tensors([r.next_obs for r in rollouts]))
-                advantages, returns = gae(over_time("rewards"), over_time("values"), over_time("dones"),
-                                          next_value.float(), torch.stack([r.next_done for r in rollouts]),
+                    _, next_value = self.forward(rollout.members_obs())
+                advantages, returns = gae(rollout.rewards, rollout.values, rollout.dones,
+                                          next_value.float().reshape(-1), rollout.next_done,
                                           cfg.gamma, cfg.gae_lambda)
 
-                # ---- update: each member's batch in its own time-major order, (K, T*n, ...) ----
-                def per_member(x):
-                    return x.reshape(k_agents, batch, *x.shape[3:])
-
-                b_obs = tree.map_tree(per_member, tree.stack_tensors([r.obs for r in rollouts]))
-                b_act, b_logp, b_val = (per_member(torch.stack([getattr(r, name) for r in rollouts]))
-                                        for name in ("actions", "logprobs", "values"))
-                b_adv, b_ret = per_member(advantages.transpose(0, 1)), per_member(returns.transpose(0, 1))
+                # ---- update: each member's batch, (K, T*n, ...) ----
+                b_obs = tree.map_tree(per_member, rollout.obs)
+                b_act, b_logp, b_val, b_adv, b_ret = (per_member(x) for x in (
+                    rollout.actions, rollout.logprobs, rollout.values, advantages, returns))
                 rows = torch.arange(k_agents, device=device)[:, None]
                 for _ in range(cfg.epochs):
                     perms = torch.stack([torch.randperm(batch, generator=a.generator)
@@ -130,16 +219,16 @@ class PopulationPPO:
                             tree.map_tree(take, b_obs), take(b_act), take(b_logp), take(b_val),
                             take(b_adv), take(b_ret), frac)
                         self._clip_and_step(grads)
-                        logs = [{k: float(v[i].detach()) for k, v in parts.items()}
-                                for i in range(k_agents)]
+                # the last minibatch's losses, as PPO logs them
+                values = {k: v.detach().tolist() for k, v in parts.items()}
+                logs = [{k: float(v[i]) for k, v in values.items()} for i in range(k_agents)]
                 self.update += 1
                 for i, s in enumerate(stats):
                     logs[i].update(s.logs())
                 bar.update()
         finally:
             bar.close()
-            for r in rollouts:
-                r.envs.close()
+            rollout.close()
         self._write_back(total_updates * batch)
         wall = time.time() - started
         return [FitResult(steps=self.update * batch, wall_time_s=wall, metrics=m) for m in logs]

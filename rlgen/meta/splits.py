@@ -1,11 +1,14 @@
 """Meta-train / meta-test splits of (env, training horizon) pairs, declared as data in
 `sweeps/<name>.toml` under `[meta_test]`: which envs and which multiples of the meta-train
-horizon are held out. The meta-train pairs are never among the meta-test pairs."""
+horizon are held out. The meta-train pairs are never among the meta-test pairs.
+
+`[meta_test.overrides."<env>"]` tables hold agent config for one held-out env (e.g. a smaller
+PPO batch for Procgen on a CPU); they apply on top of the meta-training run's overrides."""
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +22,18 @@ class MetaSplit:
     test: tuple[tuple[str, int], ...]
     seeds: int
     eval_episodes: int
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # env -> agent config
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "train": [list(p) for p in self.train],
                 "test": [list(p) for p in self.test], "seeds": self.seeds,
-                "eval_episodes": self.eval_episodes}
+                "eval_episodes": self.eval_episodes, "overrides": self.overrides}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MetaSplit:
         return cls(d["name"], tuple((e, int(h)) for e, h in d["train"]),
-                   tuple((e, int(h)) for e, h in d["test"]), int(d["seeds"]), int(d["eval_episodes"]))
+                   tuple((e, int(h)) for e, h in d["test"]), int(d["seeds"]), int(d["eval_episodes"]),
+                   {e: dict(o) for e, o in d.get("overrides", {}).items()})
 
 
 def _path(name_or_path: str) -> Path:
@@ -64,5 +69,9 @@ def load_meta_split(name_or_path: str, train_envs: tuple[str, ...] | list[str],
     test = tuple(p for p in dict.fromkeys(test) if p not in train)
     if not test:
         raise ValueError(f"{path}: no meta-test pair is left once the meta-train pairs are removed")
+    overrides = {env: dict(o) for env, o in data.get("overrides", {}).items()}
+    for env in overrides:
+        if env not in data["envs"]:
+            raise ValueError(f"{path}: [meta_test.overrides] names {env!r}, which is not in envs")
     return MetaSplit(path.stem, train, test, int(data.get("seeds", 3)),
-                     int(data.get("eval_episodes", 20)))
+                     int(data.get("eval_episodes", 20)), overrides)

@@ -27,8 +27,11 @@ BASELINES = {"ppo": "clip", "dpo": "dpo"}
 def meta_test(path: str | Path, baselines: Sequence[str] = ("ppo", "dpo"),
               extra: dict[str, str] | None = None, seeds: int | None = None,
               eval_episodes: int | None = None, backend: str = "local",
-              workers: int | BackendOptions = 1, progress: bool = True) -> dict[str, Any]:
-    """`extra` maps a label to another saved objective file (e.g. {"lpo": "runs/lpo/objective.pt"})."""
+              workers: int | BackendOptions = 1, progress: bool = True,
+              split: str | None = None) -> dict[str, Any]:
+    """`extra` maps a label to another saved objective file (e.g. {"lpo": "runs/lpo/objective.pt"}).
+    `split` (a sweeps/<name>.toml with `[meta_test]`, or its path) replaces the run's own
+    meta-test split; its results go to `RUN/meta-test-<name>/` instead of `RUN/meta-test/`."""
     from tqdm.auto import tqdm
 
     run = RunDir.open(path)
@@ -38,7 +41,13 @@ def meta_test(path: str | Path, baselines: Sequence[str] = ("ppo", "dpo"),
     discovered = run.path / "objective.pt"
     if not discovered.exists():
         raise FileNotFoundError(f"{discovered} not found: the run has finished no generation yet")
-    split = MetaSplit.from_dict(cfg["meta_split"])
+    if split is None:
+        meta_split, out = MetaSplit.from_dict(cfg["meta_split"]), run.path / "meta-test"
+    else:
+        from rlgen.meta.splits import load_meta_split
+
+        meta_split = load_meta_split(split, cfg["envs"], int(cfg["horizon"]))
+        out = run.path / f"meta-test-{meta_split.name}"
     methods = {cfg["objective"]: str(discovered)}
     for b in baselines:
         if b not in BASELINES:
@@ -50,13 +59,12 @@ def meta_test(path: str | Path, baselines: Sequence[str] = ("ppo", "dpo"),
         if not Path(file).exists():
             raise FileNotFoundError(f"objective file {file} does not exist")
         methods[label] = file
-    seeds = split.seeds if seeds is None else seeds
-    episodes = split.eval_episodes if eval_episodes is None else eval_episodes
-    out = run.path / "meta-test"
+    seeds = meta_split.seeds if seeds is None else seeds
+    episodes = meta_split.eval_episodes if eval_episodes is None else eval_episodes
     out.mkdir(exist_ok=True)
     results_path = out / "results.jsonl"
     done = _read(results_path)
-    todo = [(m, env, h, s) for (env, h) in split.test for m in methods for s in range(seeds)
+    todo = [(m, env, h, s) for (env, h) in meta_split.test for m in methods for s in range(seeds)
             if (m, env, h, s) not in done]
     groups: dict[tuple, list[int]] = {}
     for method, env, horizon, seed in todo:
@@ -66,9 +74,9 @@ def meta_test(path: str | Path, baselines: Sequence[str] = ("ppo", "dpo"),
     # the seeds of one (method, env, horizon) train together (one population, unless the run
     # trains lifetimes one by one); each group's results reach the disk before the next starts
     with make_backend(backend, options) as runner:
-        _run_groups(runner, groups, methods, cfg, episodes, results_path, done, bar)
+        _run_groups(runner, groups, methods, cfg, meta_split, episodes, results_path, done, bar)
     bar.close()
-    report = summarize(done, split, list(methods), cfg["objective"], int(cfg["horizon"]))
+    report = summarize(done, meta_split, list(methods), cfg["objective"], int(cfg["horizon"]))
     (out / "table.md").write_text(report["table"] + "\n")
     plot_horizons(report, out / "horizons.png")
     from rlgen.meta.plots import plot_drift
@@ -78,10 +86,11 @@ def meta_test(path: str | Path, baselines: Sequence[str] = ("ppo", "dpo"),
     return report
 
 
-def _run_groups(runner, groups, methods, cfg, episodes, results_path, done, bar) -> None:
+def _run_groups(runner, groups, methods, cfg, meta_split, episodes, results_path, done, bar) -> None:
     for (method, env, horizon), group_seeds in groups.items():
         lives = [Lifetime(env=env, horizon=horizon, seed=10_000 + s, objective=methods[method],
-                          overrides=dict(cfg.get("overrides", {})), eval_episodes=episodes)
+                          overrides={**cfg.get("overrides", {}), **meta_split.overrides.get(env, {})},
+                          eval_episodes=episodes, device=str(cfg.get("device", "cpu")))
                  for s in group_seeds]
         train = run_lifetimes if cfg.get("batched", True) else run_sequentially
         scores = [x for chunk in runner.map(train, [lives]) for x in chunk]
@@ -131,6 +140,15 @@ def summarize(done: dict[tuple, float], split: MetaSplit, methods: list[str], di
         poi = stats.probability_of_improvement(mats[discovered], mats["ppo"])
         table += (f"\n\nP({discovered} > ppo), averaged over held-out pairs: {poi[0]:.3f} "
                   f"[{poi[1][0]:.3f}, {poi[1][1]:.3f}]")
+    # per held-out pair: which envs and horizons an aggregate hides
+    per_pair = ["| env | horizon | " + " | ".join(methods) + " |", "|---|---|" + "---|" * len(methods)]
+    for j, (env, h) in enumerate(pairs):
+        cells = []
+        for m in methods:
+            value, (lo, hi) = stats.mean_with_ci(mats[m][:, [j]])
+            cells.append(f"{value:.3f} [{lo:.3f}, {hi:.3f}]")
+        per_pair.append(f"| {env} | {h:,} | " + " | ".join(cells) + " |")
+    table += "\n\nMean per held-out pair [95% CI over seeds]:\n\n" + "\n".join(per_pair)
     # the horizon curve: per horizon multiple, the mean over seeds x that multiple's pairs
     curve: dict[str, dict[float, tuple[float, float, float]]] = {m: {} for m in methods}
     for m in methods:

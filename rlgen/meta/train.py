@@ -45,6 +45,8 @@ class MetaTrainRequest:
     #: train a generation's lifetimes as one PopulationPPO per worker (the GPU path); on a CPU
     #: with large per-agent batches sequential lifetimes are faster (docs/benchmarks.md)
     batched: bool = True
+    #: where every lifetime trains ("cuda" for the paper-sized variant)
+    device: str = "cpu"
     progress: bool = True
 
 
@@ -54,6 +56,15 @@ def _check(req: MetaTrainRequest, horizon: int) -> None:
 
     lookup("backend", req.backend, BACKENDS)
 
+    try:  # a bad device fails here, before the run directory exists
+        torch.device(req.device)
+    except RuntimeError:
+        raise ValueError(f"unknown device {req.device!r} (cpu, cuda, cuda:N, mps)") from None
+    if req.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {req.device!r}: CUDA is not available on this machine")
+    if "objective" in req.overrides:  # the ES candidates replace it in every lifetime
+        raise ValueError("meta-train takes the objective to meta-train from --objective, not "
+                         f"--set objective={req.overrides['objective']}")
     if objective_size(req.objective) == 0:
         raise ValueError(f"objective {req.objective!r} has no parameters to meta-train "
                          "(use a learnable one, e.g. lpo or talpo)")
@@ -85,6 +96,7 @@ def meta_train(req: MetaTrainRequest) -> RunDir:
                 "horizon": horizon, "population": req.population, "generations": req.generations,
                 "seed": req.seed, "overrides": req.overrides, "es": req.es,
                 "backend": req.backend, "workers": req.workers, "batched": req.batched,
+                "device": req.device,
                 "meta_split": split.to_dict()}
     run.write_config(resolved)
     return continue_meta_train(run, progress=req.progress, options=req.backend_options)
@@ -191,7 +203,8 @@ def _lifetimes(cfg: dict[str, Any], generation: int, candidates: torch.Tensor) -
         for env in cfg["envs"]:
             out.append(Lifetime(env=env, horizon=int(cfg["horizon"]), seed=seed,
                                 objective=cfg["objective"], params=tuple(params.float().tolist()),
-                                overrides=dict(cfg.get("overrides", {}))))
+                                overrides=dict(cfg.get("overrides", {})),
+                                device=str(cfg.get("device", "cpu"))))
     return out
 
 

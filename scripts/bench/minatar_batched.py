@@ -8,6 +8,9 @@ Every case steps `--envs` envs on uniform random actions (all 6) with sticky act
 auto-reset, and includes producing the observations. Cases are interleaved (_timing.py). On a
 shared machine wall-clock rates swing with the neighbours' load, so CPU-time rates (this
 process's CPU seconds) are reported too; ratios are taken within one run.
+`--compare-with DIR` instead times this checkout's batched step against another checkout's
+(e.g. an older commit: `git archive COMMIT rlgen | tar -x -C DIR`) in one process, with the
+number of torch calls per step.
 `--random-returns N` instead prints each game's mean return of a uniform random policy over N
 test-split episodes (the `random` numbers in envs/minatar.toml).
 """
@@ -128,6 +131,66 @@ def bench(game: str, n: int, steps: int, package_steps: int,
     return wall, cpu
 
 
+def _engine_from(root: Path, game: str, n: int):
+    """The batched engine (`BatchedMinAtar` + game + `LevelDraws`) of the checkout at `root`,
+    loaded from its files (so two versions run side by side in one process)."""
+    import importlib.util
+
+    def load(name: str, path: Path):
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    tag = f"_bench_{abs(hash(str(root)))}"
+    batched = load(tag + "_batched", root / "rlgen/envs/minatar/batched.py")
+    module = load(f"{tag}_{game}", root / f"rlgen/envs/minatar/batched_{game}.py")
+    cls = next(getattr(module, c) for c in dir(module) if c.startswith("Batched"))
+    levels = list(range(200))
+    starts = [module.start_draw(np.random.RandomState(level)) for level in levels]
+    draws = batched.LevelDraws(levels, starts, n, 0, torch.device("cpu"))
+    engine = batched.BatchedMinAtar(cls(n), draws, list(range(6)), 0.1, 0)
+    engine.reset()
+    return engine
+
+
+def torch_calls_per_step(engine, actions) -> float:
+    """Top-level aten calls (kernels and views) per vector step: what the batched step pays a
+    fixed dispatch cost for, independent of the machine's load."""
+    from torch.profiler import profile
+
+    with profile() as prof:
+        for a in actions:
+            engine.step(a)
+    top = [e for e in prof.events() if e.name.startswith("aten::")
+           and (e.cpu_parent is None or not e.cpu_parent.name.startswith("aten::"))]
+    return len(top) / len(actions)
+
+
+def compare_with(other: Path, games: list[str], n: int, steps: int, reps: int) -> None:
+    """This checkout's batched step vs another checkout's (e.g. an older commit unpacked with
+    `git archive COMMIT rlgen | tar -x -C DIR`), interleaved in one process: CPU time per
+    vector step (medians over reps) and torch calls per step."""
+    here = Path(__file__).resolve().parents[2]
+    g = torch.Generator().manual_seed(0)
+    actions = [torch.randint(6, (n,), generator=g) for _ in range(steps)]
+    for game in games:
+        engines = {"this checkout": _engine_from(here, game, n), str(other): _engine_from(other, game, n)}
+        times: dict[str, list[float]] = {k: [] for k in engines}
+        for _ in range(reps):
+            for name, engine in engines.items():
+                with Clock() as c:
+                    for a in actions:
+                        engine.step(a)
+                times[name].append(c.cpu / steps * 1e6)
+        print(f"\n## {game}, {n} envs, {steps} steps x {reps} interleaved reps (CPU time)")
+        for name, engine in engines.items():
+            print(f"{name}: median {median(times[name]):.1f} us/step (min {min(times[name]):.1f}), "
+                  f"{torch_calls_per_step(engine, actions[:20]):.0f} torch calls/step")
+        a, b = (median(times[k]) for k in engines)
+        print(f"{other} / this checkout: {b / a:.2f}x")
+
+
 def random_returns(episodes: int) -> None:
     from rlgen.eval.evaluate import run_episodes
 
@@ -156,7 +219,14 @@ def main() -> None:
     p.add_argument("--package-steps", type=int, default=20, help="package steps per env per repetition")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--random-returns", type=int, default=0, metavar="EPISODES")
+    p.add_argument("--compare-with", type=Path, metavar="DIR",
+                   help="time this checkout's batched step against DIR's (another checkout's root)")
     args = p.parse_args()
+    if args.compare_with:
+        print(f"# {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, load average {load_average()}")
+        compare_with(args.compare_with, args.games.split(","), args.envs, args.steps, args.reps)
+        print(f"\nload average after: {load_average()}")
+        return
     if args.random_returns:
         random_returns(args.random_returns)
         return

@@ -3,7 +3,9 @@ drift networks by evolution strategies on MinAtar SpaceInvaders at one training 
 meta-test them against PPO and DPO on held-out (game, horizon) pairs.
 
     python scripts/reproduce/talpo.py --variant cpu     # about an hour on a 2-core CPU
-    python scripts/reproduce/talpo.py --variant paper   # the references' sizes, for a GPU
+    python scripts/reproduce/talpo.py --variant paper --device cuda   # the references' sizes
+    python scripts/reproduce/talpo.py --variant paper --device cuda --objectives talpo \
+        --generations 1 --out runs/talpo-paper-timing     # time one paper-sized generation
 
 Every stage is an ordinary rlgen run directory under --out and resumes where it stopped when
 the script is run again (meta-training continues its ES state; meta-test skips finished
@@ -38,6 +40,9 @@ def main() -> None:
     p.add_argument("--out", default="runs/talpo-{variant}")
     p.add_argument("--objectives", default="talpo,lpo")
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--device", default="cpu", help="where lifetimes train (cuda for --variant paper)")
+    p.add_argument("--generations", type=int,
+                   help="stop after this many ES generations (e.g. 1 to time one generation)")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--bundle", action="store_true",
                    help="also copy each discovered objective into rlgen/objectives/ with a model card")
@@ -53,14 +58,18 @@ def main() -> None:
         path = out / objective
         t0 = time.time()
         if (path / "config.toml").exists():
-            runs[objective] = resume_meta_train(path, progress=not args.quiet)
+            runs[objective] = resume_meta_train(path, args.generations, progress=not args.quiet)
         else:
             runs[objective] = meta_train(MetaTrainRequest(
                 objective=objective, envs=(v["env"],), horizon=v["horizon"],
-                population=v["population"], generations=v["generations"], out=str(path),
-                meta_split=v["meta_split"], workers=args.workers, batched=v["batched"],
-                progress=not args.quiet))
+                population=v["population"], generations=args.generations or v["generations"],
+                out=str(path), meta_split=v["meta_split"], workers=args.workers, batched=v["batched"],
+                device=args.device, progress=not args.quiet))
         print(f"meta-train {objective}: {runs[objective].path} ({time.time() - t0:.0f} s this call)")
+        if args.generations:   # a timing run: no meta-test
+            continue
+    if args.generations:
+        return
     first, *others = list(runs)
     extra = {o: str(runs[o].path / "objective.pt") for o in others}
     t0 = time.time()
@@ -112,6 +121,9 @@ Use: `rlgen train --agent {cfg['objective']} --env minatar:breakout --set object
 This is a CPU-sized run, hundreds of times smaller than the paper's (population 64, 1e7-step
 lifetimes): its fitness curve below is flat within noise, so treat the network as what such a
 budget discovers, not as the paper's TA-LPO.
+
+What it learned: D(r, A) at training progress 0, 0.5 and 1 (early, middle, late) is the
+meta-test's `drift.png` (`rlgen.meta.plots.plot_drift` on this file; docs/figures/ keeps a copy).
 
 ## Fitness per generation
 

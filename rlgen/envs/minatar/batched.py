@@ -44,8 +44,9 @@ class Draws(Protocol):
 class LevelDraws:
     """Each new episode gets a level drawn uniformly from `levels`; its start state is the one
     the package makes for that level (the game's reset draw from `RandomState(level)`, tabled
-    once here). Sticky draws come from a torch generator seeded by `seed`. Both are drawn
-    `block` steps at a time (one kernel instead of one per step)."""
+    once here). Sticky draws come from a torch generator seeded by `seed`. Both are drawn, and
+    the picks turned into levels and starts, `block` steps at a time (a few kernels per block
+    instead of a few per step)."""
 
     def __init__(self, levels: Sequence[int], starts: Sequence[int], num_envs: int, seed: int,
                  device: torch.device, block: int = 64):
@@ -64,8 +65,10 @@ class LevelDraws:
         return torch.rand(self.block, self.num_envs, generator=self.generator, device=self.device)
 
     def _draw_picks(self) -> torch.Tensor:
-        return torch.randint(len(self.table), (self.block, self.num_envs), generator=self.generator,
-                             device=self.device)
+        """(2, block, N): each step's levels and start draws."""
+        picks = torch.randint(len(self.table), (self.block * self.num_envs,), generator=self.generator,
+                              device=self.device)
+        return self.table.index_select(0, picks).T.contiguous().view(2, self.block, self.num_envs)
 
     def sticky(self) -> torch.Tensor:
         if self._u == self.block:
@@ -78,8 +81,27 @@ class LevelDraws:
         if self._p == self.block:
             self._picks, self._p = self._draw_picks(), 0
         self._p += 1
-        chosen = self.table.index_select(0, self._picks[self._p - 1])
-        return chosen[:, 0], chosen[:, 1]
+        return self._picks[0, self._p - 1], self._picks[1, self._p - 1]
+
+
+class ConcatDraws:
+    """The draws of several vector envs side by side (a population's envs stepped as one):
+    each part keeps its own stream, so every env sees the draws it would see alone."""
+
+    def __init__(self, parts: Sequence[LevelDraws]):
+        self.parts = list(parts)
+        self.sizes = [p.num_envs for p in self.parts]
+
+    def reseed(self, seeds: Sequence[int]) -> None:
+        for part, seed in zip(self.parts, seeds, strict=True):
+            part.reseed(seed)
+
+    def sticky(self) -> torch.Tensor:
+        return torch.cat([p.sticky() for p in self.parts])
+
+    def new_episodes(self, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        drawn = [p.new_episodes(m) for p, m in zip(self.parts, mask.split(self.sizes), strict=True)]
+        return torch.cat([d[0] for d in drawn]), torch.cat([d[1] for d in drawn])
 
 
 class BatchedMinAtar:
@@ -105,29 +127,35 @@ class BatchedMinAtar:
 
     def reset(self) -> torch.Tensor:
         everyone = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
-        self.last_action.zero_()
+        self.last_action = torch.zeros_like(self.last_action)
         self._new_episodes(everyone)
         return self.game.obs()
 
     def _new_episodes(self, mask: torch.Tensor) -> None:
         level, start = self.draws.new_episodes(mask)
-        self.level = torch.where(mask, level, self.level)
-        if self.max_episode_steps:
-            self.t = torch.where(mask, 0, self.t)
+        with torch.inference_mode():
+            self.level = torch.where(mask, level, self.level)
+            if self.max_episode_steps:
+                self.t = torch.where(mask, 0, self.t)
         self.game.reset(mask, start)
 
     def step(self, actions: torch.Tensor):
         """-> (obs, reward, terminated, truncated, level of the episode that ran this step)."""
-        a = actions.to(self.device, torch.long)
-        if not self._identity:
-            a = self.action_set.index_select(0, a)
-        a = torch.where(self.draws.sticky() < self.sticky_action_prob, self.last_action, a)
-        self.last_action = a
+        # Bookkeeping runs in inference mode (cheaper small calls); the observation, reward and
+        # termination flags come back as ordinary tensors, the level (a label) as it is.
+        with torch.inference_mode():
+            a = actions.to(self.device, torch.long)
+            if not self._identity:
+                a = self.action_set.index_select(0, a)
+            a = torch.where(self.draws.sticky() < self.sticky_action_prob, self.last_action, a)
+            self.last_action = a
         reward, terminated = self.game.step(a)
         if self.max_episode_steps:
-            self.t += 1
-            truncated = (self.t >= self.max_episode_steps) & ~terminated
-            done = terminated | truncated
+            with torch.inference_mode():
+                self.t = self.t + 1
+                ended = (self.t >= self.max_episode_steps) | terminated
+            truncated = ended & ~terminated
+            done = ended
         else:
             truncated, done = torch.zeros_like(terminated), terminated
         level = self.level
@@ -143,7 +171,7 @@ class MinAtarVecEnv(gym.vector.VectorEnv):
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
 
-    def __init__(self, engine: BatchedMinAtar, seed: int = 0, as_tensors: bool = False):
+    def __init__(self, engine: BatchedMinAtar, seed: int | Sequence[int] = 0, as_tensors: bool = False):
         self.engine, self.as_tensors, self._seed = engine, as_tensors, seed
         n, c = engine.num_envs, engine.game.channels
         self.num_envs = n
@@ -157,11 +185,30 @@ class MinAtarVecEnv(gym.vector.VectorEnv):
             return x
         return x.numpy() if x.device.type == "cpu" else x.cpu().numpy()
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
+    @classmethod
+    def concat(cls, envs: Sequence[MinAtarVecEnv]) -> MinAtarVecEnv:
+        """One vector env stepping all of `envs`' envs as one array (same game and options),
+        each part on its own draws: `reset(seed=[seed of each part])` then steps every env as
+        the part it came from would alone."""
+        first = envs[0].engine
+        for e in envs:
+            if (type(e.engine.game) is not type(first.game) or not isinstance(e.engine.draws, LevelDraws)
+                    or e.engine.action_set.tolist() != first.action_set.tolist()
+                    or (e.engine.sticky_action_prob, e.engine.max_episode_steps, e.as_tensors)
+                    != (first.sticky_action_prob, first.max_episode_steps, envs[0].as_tensors)):
+                raise ValueError("only envs of one game with the same options can be concatenated")
+        total = sum(e.num_envs for e in envs)
+        game = type(first.game)(total, first.device, ramping=getattr(first.game, "ramping", True))
+        engine = BatchedMinAtar(game, ConcatDraws([e.engine.draws for e in envs]), first.action_set.tolist(),
+                                first.sticky_action_prob, first.max_episode_steps)
+        return cls(engine, seed=[e._seed for e in envs], as_tensors=envs[0].as_tensors)
+
+    def reset(self, *, seed: int | Sequence[int] | None = None, options: dict | None = None):
+        """`seed`: one per part for a concatenation (`concat`)."""
         if seed is not None:
             self._seed = seed
         draws = self.engine.draws
-        if isinstance(draws, LevelDraws):
+        if isinstance(draws, LevelDraws | ConcatDraws):
             draws.reseed(self._seed)
         obs = self.engine.reset()
         return self._out(obs), {"level": self._out(self.engine.level)}

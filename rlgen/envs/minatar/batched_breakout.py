@@ -8,10 +8,12 @@ all are gone and the ball reaches the bottom row. The only randomness is the sta
 
 Speed: one step of one env is a pure function of a few small integers, so `ball_rule` (the
 rules, written once for one env) is tabulated over all its inputs and a batched step is a
-handful of table look-ups. The state is kept in the form the look-ups index with: the ball as
-`key = ball code * 80 + strike * 4`, the paddle as `8 * column`, and the bricks (which only
-ever occupy rows 1-3) as bits 1-30 of an integer, so the table row of a step is
-`key + paddle + 2 * (brick in the target cell) + (no bricks left)`.
+handful of table look-ups. At 1,024 envs each torch call costs more than its arithmetic, so
+the state is kept in the form the look-ups index with and the tables fold in as much as they
+can: ball and paddle are one integer `kp = ball code * 80 + strike * 4 + 8 * paddle column`,
+the bricks (which only ever occupy rows 1-3) are bits 1-30 of another, and the step's table
+row is `KEYS * action + kp + 2 * (brick in the target cell) + (no bricks left)`, which gives the
+next `kp` with the paddle already moved.
 """
 
 from __future__ import annotations
@@ -80,20 +82,10 @@ def ball_key(x: int, y: int, direction: int, strike: bool = False) -> int:
     return ball_code(x, y, direction) * 80 + 4 * strike
 
 
-@cache
-def _tables() -> dict[str, np.ndarray]:
-    """The look-up tables (numpy), by name:
-    - cell: ball key -> the brick bit of its target cell less one (NO_BRICK - 1 if no brick can
-      be there), so `(bricks >> cell) & 2` is 2 * (brick in the target cell);
-    - step: step row -> (next ball key, reward, terminal, what to add to the bricks integer:
-      minus the struck brick's bit, or all bricks when they are refilled);
-    - paddle: action * 80 + paddle -> paddle after the action;
-    - frame: ball key -> the ball's offset in the flat (10, 10, 4) frame, then (at KEYS +)
-      a previous ball key -> the trail's offset, then (at 2 * KEYS +) paddle -> its offset;
-    - rows: a 10-bit brick row -> its 40 bytes of the frame."""
+def _rules() -> tuple[np.ndarray, np.ndarray]:
+    """(cell, step) over ball key + paddle after the move (see `_tables`)."""
     cell = np.full(KEYS, NO_BRICK - 1, dtype=np.int64)
     step = np.zeros((KEYS, 4), dtype=np.int64)
-    frame = np.zeros(3 * KEYS, dtype=np.int64)
     for y in range(10):
         for x in range(10):
             for d in range(4):
@@ -102,8 +94,6 @@ def _tables() -> dict[str, np.ndarray]:
                 for strike in (False, True):
                     k = ball_key(x, y, d, strike)
                     cell[k] = target - 1
-                    frame[k] = (y * 10 + x) * 4 + BALL
-                    frame[KEYS + k] = (y * 10 + x) * 4 + TRAIL
                     for pos in range(10):
                         for brick in (False, True):
                             for empty in (False, True):
@@ -112,22 +102,48 @@ def _tables() -> dict[str, np.ndarray]:
                                 change = -(1 << target) if hit else ALL_BRICKS if refill else 0
                                 step[k + 8 * pos + 2 * brick + empty] = (
                                     ball_key(nx, ny, nd, on), hit, term, change)
-    for pos in range(10):
-        frame[2 * KEYS + 8 * pos] = (90 + pos) * 4 + PADDLE
-    paddle = np.zeros(6 * 80, dtype=np.int64)
+    return cell, step
+
+
+@cache
+def _tables() -> dict[str, np.ndarray]:
+    """The look-up tables (numpy), by name:
+    - cell: kp -> the brick bit of the ball's target cell less one (NO_BRICK - 1 if no brick
+      can be there), so `(bricks >> cell) & 2` is 2 * (brick in the target cell);
+    - step: KEYS * action + kp + 2 * brick + empty -> (next kp, reward, terminal, what to add to
+      the bricks integer: minus the struck brick's bit, or all bricks when they are refilled,
+      then the next frame's sprite offsets: trail, ball, paddle);
+    - rows: a 10-bit brick row -> its 40 bytes of the frame."""
+    cell_key, step_key = _rules()
+    kp = np.arange(KEYS)   # every row: a state's kp plus 2 * brick + empty in its low bits
+    key, pos = kp - (kp % 80) + (kp % 8), (kp % 80) // 8     # the key keeps strike and those bits
+    step = np.zeros((6 * KEYS, 7), dtype=np.int64)
     for a in range(6):
-        for pos in range(10):
-            moved = max(0, pos - 1) if a == LEFT else min(9, pos + 1) if a == RIGHT else pos
-            paddle[a * 80 + 8 * pos] = 8 * moved
+        moved = np.maximum(0, pos - 1) if a == LEFT else np.minimum(9, pos + 1) if a == RIGHT else pos
+        rows = step_key[key + 8 * moved]  # the rules see the paddle after its move
+        rows[:, 0] += 8 * moved
+        step[a * KEYS + kp, :4] = rows
+        step[a * KEYS + kp, 4] = _trail(kp)          # the ball's cell before the step
+        step[a * KEYS + kp, 5:] = _sprites(rows[:, 0])
     rows = np.zeros((1024, 10, 4), dtype=np.uint8)
     rows[:, :, BRICK] = (np.arange(1024)[:, None] >> np.arange(10)) & 1
-    return {"cell": cell, "step": step, "paddle": paddle, "frame": frame,
-            "rows": rows.reshape(1024, 40)}
+    return {"cell": cell_key[key], "step": step, "rows": rows.reshape(1024, 40)}
+
+
+def _trail(kp):
+    """Offset in the flat (10, 10, 4) frame of the trail a ball at `kp` leaves."""
+    return kp // 320 * 4 + TRAIL    # kp // 320: the ball's cell, y * 10 + x
+
+
+def _sprites(kp) -> np.ndarray:
+    """(..., 2) frame offsets of the ball and the paddle of `kp`."""
+    kp = np.asarray(kp)
+    return np.stack([kp // 320 * 4 + BALL, (90 + kp % 80 // 8) * 4 + PADDLE], -1)
 
 
 class BatchedBreakout:
-    """State: one (N, 4) int64 tensor of columns ball key, previous ball key, 8 * paddle,
-    bricks (see the module docstring)."""
+    """State: `kp` (ball and paddle) and `bricks`, (N,) int64 tensors (see the module
+    docstring), and `sprites`, the (N, 3) frame offsets of trail, ball and paddle."""
 
     channels = 4
 
@@ -135,32 +151,43 @@ class BatchedBreakout:
         # `ramping` is accepted for a uniform constructor: Breakout's difficulty does not ramp.
         self.num_envs, self.device = num_envs, torch.device(device)
         t = {k: torch.as_tensor(v, device=self.device) for k, v in _tables().items()}
-        self._cell, self._step, self._paddle, self._frame, self._rows = (
-            t["cell"], t["step"], t["paddle"], t["frame"], t["rows"])
-        starts = [[ball_key(x, 3, d), ball_key(x, 3, d), 8 * 4, ALL_BRICKS] for x, d in ((0, 2), (9, 3))]
-        self._starts = torch.tensor(starts, dtype=torch.long, device=self.device)
-        self._row_shift = torch.tensor([1, 11, 21], device=self.device)
-        self._frame_base = torch.tensor([0, KEYS, 2 * KEYS], device=self.device)
-        self.state = self._starts[0].expand(num_envs, 4).clone()
+        self._cell, self._step, self._rows = t["cell"], t["step"], t["rows"]
+        starts = [ball_key(0, 3, 2) + 8 * 4, ball_key(9, 3, 3) + 8 * 4]
+        # a start's trail is where its ball stands
+        self._starts = torch.tensor([[k, _trail(k), *_sprites(k)] for k in starts], device=self.device)
+        self._row_shift = torch.tensor([1, 11, 21], device=self.device)   # frame rows 1-3
+        self._ones = torch.ones(1, 1, dtype=torch.uint8, device=self.device).expand(num_envs, 3)
+        self.kp = self._starts[0, 0].expand(num_envs).clone()
+        self.sprites = self._starts[0, 1:].expand(num_envs, 3).clone()
+        self.bricks = torch.full((num_envs,), ALL_BRICKS, dtype=torch.long, device=self.device)
 
     def reset(self, mask: torch.Tensor, start: torch.Tensor) -> None:
-        self.state = torch.where(mask[:, None], self._starts.index_select(0, start), self.state)
+        with torch.inference_mode():
+            new = self._starts.index_select(0, start)
+            self.kp = torch.where(mask, new[:, 0], self.kp)
+            self.sprites = torch.where(mask[:, None], new[:, 1:], self.sprites)
+            self.bricks = torch.where(mask, ALL_BRICKS, self.bricks)
 
     def step(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Package action indices (N,) -> (reward float32 (N,), terminated bool (N,))."""
-        key, _, paddle, bricks = self.state.unbind(1)
-        paddle = self._paddle.index_select(0, action * 80 + paddle)
-        brick2 = (bricks >> self._cell.index_select(0, key)) & 2
-        out = self._step.index_select(0, key + paddle + brick2 + (bricks == 0))
-        self.state = torch.stack([out[:, 0], key, paddle, bricks + out[:, 3]], 1)
+        # inference mode skips autograd's bookkeeping (a third of each small call); what is
+        # returned is made outside it, so callers get ordinary tensors
+        with torch.inference_mode():
+            kp, bricks = self.kp, self.bricks
+            row = (bricks >> self._cell.index_select(0, kp)).bitwise_and_(2)
+            row += kp
+            row += bricks == 0
+            row.add_(action, alpha=KEYS)
+            out = self._step.index_select(0, row)
+            self.kp, self.bricks, self.sprites = out[:, 0], bricks + out[:, 3], out[:, 4:]
         return out[:, 1].float(), out[:, 2].bool()
 
     def obs(self) -> torch.Tensor:
         """(N, 10, 10, 4) uint8, channels last."""
         n = self.num_envs
         out = torch.zeros(n, 400, dtype=torch.uint8, device=self.device)
-        rows = (self.state[:, 3:4] >> self._row_shift) & 1023
-        out[:, 40:160] = self._rows.index_select(0, rows.view(-1)).view(n, 120)
-        cells = self._frame.index_select(0, (self.state[:, :3] + self._frame_base).view(-1))
-        out.scatter_(1, cells.view(n, 3), 1)
+        with torch.inference_mode():   # filling an ordinary tensor, so callers get one
+            rows = (self.bricks[:, None] >> self._row_shift).bitwise_and_(1023)
+            out[:, 40:160] = self._rows.index_select(0, rows.view(-1)).view(n, 120)
+            out.scatter_(1, self.sprites, self._ones)
         return out.view(n, 10, 10, 4)

@@ -5,6 +5,7 @@ return normalization."""
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
@@ -34,6 +35,16 @@ def seed_lists(splits: dict[str, Any]) -> dict[str, tuple[int, ...]]:
             start, count = int(table["start"]), int(table["count"])
             out[name] = tuple(range(start, start + count))
     return out
+
+
+@lru_cache(maxsize=16)
+def start_draws(module_name: str, levels: tuple[int, ...]) -> list[int]:
+    """Each level's start draw (the game module's `start_draw` on `RandomState(level)`). Cached:
+    seeding 200 RandomStates costs tens of ms, paid by every short lifetime's envs otherwise."""
+    import importlib
+
+    module = importlib.import_module(module_name)
+    return [module.start_draw(np.random.RandomState(level)) for level in levels]
 
 
 class MinAtarFamily(EnvFamily):
@@ -95,7 +106,7 @@ class MinAtarFamily(EnvFamily):
         kw = self._env_kwargs(spec.options)
         game = getattr(module, cls_name)(num_envs, device, ramping=kw["difficulty_ramping"])
         levels = [int(x) for x in levels]
-        starts = [module.start_draw(np.random.RandomState(level)) for level in levels]
+        starts = start_draws(module_name, tuple(levels))
         draws = LevelDraws(levels, starts, num_envs, seed, torch.device(device))
         engine = BatchedMinAtar(game, draws, action_set(spec.task, kw["minimal_action_set"]),
                                 kw["sticky_action_prob"], kw["max_episode_steps"])
