@@ -107,25 +107,41 @@ def test_next_step_autoreset_is_refused():
     envs.close()
 
 
-def test_ppo_trains_with_calm_shaping_through_the_training_wrapper_hook(tmp_path):
-    """`--set shaping=calm --set judge=oracle --set beta=5`: PPO's training envs get the judge's
-    bonus, its logged training return stays the env's own, evaluation runs the bare env, and the
-    run records every CALM option."""
+class AlwaysKey(Scripted):
+    """A registered judge that says "pick up the key" for every transition."""
+
+    @classmethod
+    def from_spec(cls, arg: str = "", **options):
+        return cls('{"pick up the key": true}')
+
+
+def test_ppo_trains_with_calm_shaping_through_the_training_wrapper_hook(tmp_path, monkeypatch):
+    """`--set shaping=calm --set judge=<a judge that flags the key on every step> --set beta=5`:
+    each training episode is paid beta exactly once (its first step), PPO logs the env's own
+    return and the shaped one separately (shaped = extrinsic + 5, episode by episode in the
+    mean), evaluation runs the bare env (its returns stay within KeyRoom's extrinsic range,
+    at most 1, where a shaped one would be at least 5), and the run records every option."""
     import json
 
+    from rlgen import registry
     from rlgen import train as T
 
+    monkeypatch.setitem(registry.JUDGES, "always-key", AlwaysKey)
     overrides = {"num_envs": 4, "num_steps": 32, "minibatches": 2, "epochs": 1,
-                 "shaping": "calm", "judge": "oracle", "beta": 5.0}
+                 "shaping": "calm", "judge": "always-key", "beta": 5.0}
     run = T.train(T.TrainRequest("ppo", "minihack:KeyRoom-S5", steps=256, name="c",
                                  runs_root=str(tmp_path), overrides=overrides,
-                                 env_options={"max_episode_steps": 16}, episodes=2,
+                                 env_options={"max_episode_steps": 16}, episodes=4,
                                  splits=("test",), progress=False))
     logs = [json.loads(x) for x in (run.path / "metrics.jsonl").read_text().splitlines()]
     ended = [m for m in logs if "train/episode_return" in m]
     assert ended, "no training episode ended"
     for m in ended:
-        assert m["train/shaped_episode_return"] >= m["train/episode_return"]
+        assert m["train/episode_return"] <= 1.0
+        assert m["train/shaped_episode_return"] == pytest.approx(m["train/episode_return"] + 5.0)
+    returns = [json.loads(x)["return"] for x in (run.path / "episodes.jsonl").read_text()
+               .splitlines()]
+    assert len(returns) == 4 and max(returns) <= 1.0
     from rlgen.agents.factory import build_agent
 
     agent, _ = build_agent(run.read_config())
@@ -134,7 +150,8 @@ def test_ppo_trains_with_calm_shaping_through_the_training_wrapper_hook(tmp_path
     assert not isinstance(agent.spec.make_vec_env("test", 2), CalmShaping)
     recorded = run.read_config()["agent_config"]
     assert recorded["shaping"] == "calm"
-    assert recorded["wrapper_args"]["calm"] == {**to_dict(CalmOptions()), "beta": 5.0}
+    assert recorded["wrapper_args"]["calm"] == {**to_dict(CalmOptions()), "beta": 5.0,
+                                                "judge": "always-key"}
 
 
 def test_shaping_options_are_typed_config_keys_and_the_old_spelling_agrees():
