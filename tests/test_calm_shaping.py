@@ -154,13 +154,16 @@ def test_ppo_trains_with_calm_shaping_through_the_training_wrapper_hook(tmp_path
                                                 "judge": "always-key"}
 
 
-def test_shaping_options_are_typed_config_keys_and_the_old_spelling_agrees():
-    new, _ = agent_config("ppo", "minihack", {"shaping": "calm", "judge": "replay:x.jsonl",
+def test_shaping_options_are_typed_config_keys_and_the_old_spelling_agrees(tmp_path):
+    answers = tmp_path / "x.jsonl"
+    answers.write_text("")  # the replay file must exist before a run starts
+    judge = f"replay:{answers}"
+    new, _ = agent_config("ppo", "minihack", {"shaping": "calm", "judge": judge,
                                               "beta": 1, "mode": "offline"})
     assert new.shaping == "calm" and new.wrappers == ()
-    assert new.wrapper_args == {"calm": {"judge": "replay:x.jsonl", "beta": 1, "mode": "offline"}}
+    assert new.wrapper_args == {"calm": {"judge": judge, "beta": 1, "mode": "offline"}}
     old, _ = agent_config("ppo", "minihack", {
-        "wrappers": ["calm"], "wrapper_args": {"calm": {"judge": "replay:x.jsonl", "beta": 1.0,
+        "wrappers": ["calm"], "wrapper_args": {"calm": {"judge": judge, "beta": 1.0,
                                                         "mode": "offline"}}})
     assert resolved_wrapper_args(new) == resolved_wrapper_args(old)
     assert resolved_wrapper_args(new)["calm"]["beta"] == 1.0  # typed: the int became a float
@@ -173,6 +176,10 @@ def test_shaping_options_are_typed_config_keys_and_the_old_spelling_agrees():
     ("mode=offlin", "CalmOptions.mode: expected one of 'online', 'offline'"),
     ("judge=orcale", "unknown judge 'orcale'. Did you mean 'oracle'?"),
     ('annotations="no/such/folder"', "annotations folder no/such/folder does not exist"),
+    ('judge="llamacpp:/no/such/model.gguf"',
+     "model file /no/such/model.gguf does not exist (a GGUF file is needed)"),
+    ('judge="replay:no/such/answers.jsonl"', "replay file no/such/answers.jsonl does not exist"),
+    ('judge="oracle:x"', "the oracle judge takes no argument"),
 ])
 def test_bad_shaping_option_is_one_line_before_the_run_directory(override, message, tmp_path,
                                                                  capsys):
