@@ -42,12 +42,14 @@ def by_action(name: str, level: int = 0) -> Transition:
 
 class Endpoint:
     """A chat-completions server answering with a dict that names the prompt; `fail_first`
-    requests get HTTP 503, `fail_on` prompts get HTTP 400 (a permanent error)."""
+    requests get HTTP 503, `fail_on` prompts and every request after the first `fail_after`
+    get HTTP 400 (a permanent error)."""
 
     def __init__(self, fail_first: int = 0, fail_on: str = "\0", delay: float = 0.0,
-                 answer=None):
+                 answer=None, fail_after: float = float("inf")):
         self.calls, self.in_flight, self.max_in_flight = 0, 0, 0
         self.fail_first, self.fail_on, self.delay = fail_first, fail_on, delay
+        self.fail_after = fail_after
         self.answer = answer  # prompt -> answer text (default: a dict naming the prompt)
         self.bodies: list[dict] = []
         self.lock = threading.Lock()
@@ -76,12 +78,13 @@ class Endpoint:
                     endpoint.in_flight += 1
                     endpoint.max_in_flight = max(endpoint.max_in_flight, endpoint.in_flight)
                     failing = endpoint.calls <= endpoint.fail_first
+                    gone = endpoint.calls > endpoint.fail_after
                 try:
                     time.sleep(endpoint.delay)
                     prompt = body["messages"][-1]["content"]
                     if failing:
                         return self._send(503, {"error": "loading"})
-                    if endpoint.fail_on in prompt:
+                    if gone or endpoint.fail_on in prompt:
                         return self._send(400, {"error": {"message": "prompt too long"}})
                     answer = endpoint.answer(prompt) if endpoint.answer else \
                         f'```python\n{{"{prompt[:12]}": True}}\n```'

@@ -184,27 +184,37 @@ def test_missing_llama_packages_name_the_install_commands(tmp_path, capsys, monk
 
 
 def test_a_judge_that_fails_midway_loses_nothing_already_annotated(dataset, tmp_path, capsys):
-    """The endpoint goes away, or the model file is missing, on a rerun into the same folder:
-    one error line, the last complete annotations.jsonl is intact and every answer received is
-    in the answer cache, so the next run asks only for what is missing."""
+    """The endpoint stops answering partway through a rerun into the same folder, or the model
+    file is missing: one error line, exit 2, the last complete annotations.jsonl is intact and
+    every answer received (before and during the failed run) is in the answer cache, so the
+    next run asks only for what is missing."""
     out = tmp_path / "A"
     ep = Endpoint()
     url = ep.url
+    argv = ["calm", "annotate", str(dataset), "--judge", f"openai:{url}", "--out", str(out),
+            "--bootstrap", "0", "--quiet"]
     try:
-        assert main(["calm", "annotate", str(dataset), "--judge", f"openai:{url}", "--out",
-                     str(out), "--limit", "4", "--bootstrap", "0", "--quiet"]) == 0
-        ep.fail_on = "Time: 0"  # every later prompt fails, as an endpoint that went away
+        assert main(argv + ["--limit", "4"]) == 0
+        assert ep.calls == 4
+        ep.fail_after = 6  # two more answers, then the endpoint fails every request
         capsys.readouterr()
-        assert main(["calm", "annotate", str(dataset), "--judge", f"openai:{url}", "--out",
-                     str(out), "--bootstrap", "0", "--quiet"]) == 2
+        assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith("rlgen: error:") and len(err.strip().splitlines()) == 1
+        assert ep.calls == 7  # the failing request is not retried (HTTP 400 is permanent)
+        assert len((out / "annotations.jsonl").read_text().splitlines()) == 4
+        assert len((out / "answers.jsonl").read_text().splitlines()) == 6
+        assert main(["calm", "annotate", str(dataset), "--judge", "llamacpp:/no/such/model.gguf",
+                     "--out", str(out), "--bootstrap", "0", "--quiet"]) == 2
+        err = capsys.readouterr().err
+        assert "model file /no/such/model.gguf does not exist" in err
+        assert len(err.strip().splitlines()) == 1
+        assert len((out / "annotations.jsonl").read_text().splitlines()) == 4
+        ep.fail_after = float("inf")  # the endpoint is back
+        assert main(argv) == 0
+        assert ep.calls == 7 + 3  # only the 3 transitions never answered are asked
     finally:
         ep.close()
-    assert len((out / "annotations.jsonl").read_text().splitlines()) == 4
-    assert len((out / "answers.jsonl").read_text().splitlines()) == 4
-    assert main(["calm", "annotate", str(dataset), "--judge", "llamacpp:/no/such/model.gguf",
-                 "--out", str(out), "--bootstrap", "0", "--quiet"]) == 2
-    err = capsys.readouterr().err
-    assert "model file /no/such/model.gguf does not exist" in err and len(err.strip().splitlines()) == 1
-    assert len((out / "annotations.jsonl").read_text().splitlines()) == 4
+    card = json.loads((out / "card.json").read_text())
+    assert card["transitions"] == 9 and card["cached"] == 6
+    assert len((out / "annotations.jsonl").read_text().splitlines()) == 9

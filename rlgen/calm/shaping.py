@@ -173,7 +173,10 @@ class CalmShaping(RewardShaping):
     def check_options(options: CalmOptions) -> None:
         from rlgen.registry import JUDGES, lookup
 
-        lookup("judge", options.judge.partition(":")[0], JUDGES)
+        name, _, arg = options.judge.partition(":")
+        judge = lookup("judge", name, JUDGES)
+        if not (options.mode == "offline" and options.annotations):  # else no judge is built
+            judge.check_spec(arg)
         if options.annotations and not Path(options.annotations).exists():
             raise FileNotFoundError(f"annotations folder {options.annotations} does not exist")
         if options.dataset and not Path(options.dataset).exists():

@@ -75,6 +75,11 @@ class Judge:
     name = "judge"
     reads_prompt = True  # False: the judge reads the transition only (no need to render one)
 
+    @classmethod
+    def check_spec(cls, arg: str = "") -> None:
+        """Refuse a spec argument that cannot work (a missing file) without loading anything,
+        so `rlgen train --set judge=...` fails before its run directory exists."""
+
     def judge(self, requests: Sequence[JudgeRequest | str]) -> list[Judgement]:
         raise NotImplementedError
 

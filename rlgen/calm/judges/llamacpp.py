@@ -29,6 +29,10 @@ class LlamaCppJudge(LLMJudge):
                                    threads=threads)
 
     @classmethod
+    def check_spec(cls, arg: str = "") -> None:
+        resolve_model(arg or None)
+
+    @classmethod
     def from_spec(cls, arg: str = "", **options: Any) -> LlamaCppJudge:
         return cls(arg or options.pop("model_path", None), **options)
 

@@ -22,9 +22,13 @@ class OracleJudge(Judge):
     reads_prompt = False
 
     @classmethod
-    def from_spec(cls, arg: str = "", **options) -> OracleJudge:
+    def check_spec(cls, arg: str = "") -> None:
         if arg:
             raise ValueError(f"the oracle judge takes no argument, got 'oracle:{arg}'")
+
+    @classmethod
+    def from_spec(cls, arg: str = "", **options) -> OracleJudge:
+        cls.check_spec(arg)
         return cls()
 
     def judge(self, requests: Sequence[JudgeRequest | str]) -> list[Judgement]:

@@ -47,9 +47,15 @@ class ReplayJudge(Judge):
         self.decoding = json.loads(dec)
 
     @classmethod
-    def from_spec(cls, arg: str = "", model: str | None = None, **options) -> ReplayJudge:
+    def check_spec(cls, arg: str = "") -> None:
         if not arg:
             raise ValueError("the replay judge needs a file: replay:ANSWERS.jsonl")
+        if not os.path.exists(arg):
+            raise FileNotFoundError(f"replay file {arg} does not exist")
+
+    @classmethod
+    def from_spec(cls, arg: str = "", model: str | None = None, **options) -> ReplayJudge:
+        cls.check_spec(arg)
         return cls(arg, model=model)
 
     def judge(self, requests: Sequence[JudgeRequest | str]) -> list[Judgement]:
