@@ -202,3 +202,31 @@ def test_lora_bf16_and_checkpointing_train(overrides, babyai_data):
         assert all(p.requires_grad == ("lora_" in n) for n, p in net.lm.named_parameters())
     else:
         assert net.lm.is_activation_checkpointing and any("mlp" in k for k in changed)
+
+
+
+def test_name_table_gradients_repeat_bitwise_on_two_threads():
+    """The pooled name tables' gradients are bitwise the same on every backward pass with two
+    CPU threads: the contract's bitwise resume rests on it (indexing the pooled rows with `[]`
+    once summed their gradients in thread order, and resumed runs drifted)."""
+    from rlgen.agents.lid import _Table
+    from rlgen.lm.backbone import load_backbone
+
+    backbone = load_backbone("tiny", "random")
+    names = [f"a {c} {o}" for c in ("red", "green", "blue", "grey") for o in ("ball", "box", "key", "door")]
+    table = _Table(backbone, [backbone.tokenizer.encode(n) for n in names])
+    threads, gen = torch.get_num_threads(), torch.Generator().manual_seed(0)
+    which = torch.randint(len(names), (256, 49), generator=gen)
+    upstream = torch.randn(256, 49, table.embed.embedding_dim, generator=gen)
+
+    def grad() -> torch.Tensor:
+        table.embed.weight.grad = None
+        (table.pooled(which) * upstream).sum().backward()
+        return table.embed.weight.grad.clone()
+
+    torch.set_num_threads(2)
+    try:
+        grads = [grad() for _ in range(20)]
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(grads[0], g) for g in grads[1:])

@@ -96,7 +96,10 @@ class _Table(nn.Module):
         uniq, inverse = torch.unique(which, return_inverse=True)
         mask = self.mask[uniq].unsqueeze(-1).float()
         vecs = (self.embed(self.tokens[uniq]) * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        return vecs[inverse]
+        # not vecs[inverse]: its backward (index_put_ with accumulate) adds rows in thread order
+        # on a multi-threaded CPU, so two identical runs (or a resumed one) drift apart bitwise;
+        # index_select's backward (index_add_) sums in index order
+        return vecs.index_select(0, inverse.reshape(-1)).reshape(*which.shape, vecs.shape[-1])
 
 
 class LIDNet(nn.Module):
@@ -306,10 +309,6 @@ class LID(OfflineLearner):
     name = "lid"
     config_class = LIDConfig
     requires = ("discrete_actions",)
-    # Known gap (2026-12-02): an interrupted + resumed lid run does not reproduce the
-    # uninterrupted weights bitwise (the contract test caught it); until the missing state is
-    # found and checkpointed, resume is declared approximate, as PPO's is.
-    resume_exact = False
 
     @classmethod
     def misfit(cls, spec) -> str | None:
