@@ -230,3 +230,25 @@ def test_name_table_gradients_repeat_bitwise_on_two_threads():
     finally:
         torch.set_num_threads(threads)
     assert all(torch.equal(grads[0], g) for g in grads[1:])
+
+
+def test_packed_attention_equals_masked_attention_over_the_whole_pack():
+    """Per-slot gathered attention == dense SDPA over the pack with each slot's mask (slots of
+    different lengths, one with no new positions, grouped key/value heads)."""
+    from rlgen.lm.packed import packed_attention, slot_layout
+
+    gen = torch.Generator().manual_seed(0)
+    prefix, count = torch.tensor([3, 1, 4, 2]), torch.tensor([2, 0, 5, 1])
+    rows = torch.repeat_interleave(torch.arange(4), count)
+    p, n, heads, kv_heads, d = int(prefix.sum()), int(count.sum()), 4, 2, 8
+    query = torch.randn(1, heads, n, d, generator=gen)
+    key, value = (torch.randn(1, kv_heads, p + n, d, generator=gen) for _ in range(2))
+    owner = torch.repeat_interleave(torch.arange(4), prefix)
+    causal = torch.ones(n, n, dtype=torch.bool).tril()
+    dense = torch.cat([rows[:, None] == owner[None], causal & (rows[:, None] == rows[None])], 1)
+    expected = torch.nn.functional.scaled_dot_product_attention(
+        query, key, value, attn_mask=dense[None, None], enable_gqa=True).transpose(1, 2)
+    got, _ = packed_attention(None, query, key, value, None, scaling=d ** -0.5,
+                              slot_layout=slot_layout(rows, prefix, 4))
+    assert got.shape == (1, n, heads, d)
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
