@@ -68,6 +68,22 @@ def test_cached_goal_prefix_and_batching_match_a_full_forward(overrides, monkeyp
     first = policy.slot_prefix[0]
     policy.act(obs)                                    # same goals: the prefixes are reused
     assert policy.slot_prefix[0] is first
+    # idle slots (their last episode over) run no positions; the others act as before
+    policy = agent.policy(deterministic=True)
+    policy.begin(np.arange(5))
+    if net.cfg.history:
+        policy.prev[:5] = prev
+    policy.end(np.array([1, 3]))
+    positions = []                                     # of the step calls (not the goal prefixes)
+    hook = net.lm.register_forward_pre_hook(
+        lambda _, args, kw: positions.append(kw["inputs_embeds"].shape[1] if "slot_layout" in kw else 0),
+        with_kwargs=True)
+    acted = policy.act(obs)
+    hook.remove()
+    assert (acted[[0, 2, 4]] == full.argmax(-1).numpy()[[0, 2, 4]]).all()
+    busy = net.step_inputs(view.items(obs), prev)["mask"][[0, 2, 4]].sum()
+    assert sum(positions) == busy + (prev[[0, 2, 4]] < 7).sum()
+
 
 
 def test_goal_formats_differ_and_ids_are_one_token_per_word():

@@ -23,7 +23,7 @@ slot's own keys (rlgen.lm.packed). See docs/lid.md.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -408,7 +408,7 @@ CHUNK = 128
 class LIDPolicy(Policy):
     """All slots stepped together (packed in chunks of CHUNK slots, one forward each); each slot's
     goal prefix (keys/values, pooled sum) is computed when its goal changes and reused for the
-    rest of the episode."""
+    rest of the episode. Idle slots (`end`) run no positions of their own."""
 
     def __init__(self, net: LIDNet, device: torch.device, deterministic: bool, seed: int = 0,
                  bf16: bool = False):
@@ -418,6 +418,7 @@ class LIDPolicy(Policy):
         self.goals: list[str | None] = []
         self.slot_prefix: list[dict[str, Any] | None] = []
         self.prev = np.zeros((0, self.k), dtype=np.int64)
+        self.idle = np.zeros(0, dtype=bool)
         self.packs: list[dict[str, Any]] = []
         self.slots_packed = 0
 
@@ -428,12 +429,20 @@ class LIDPolicy(Policy):
         if len(self.prev) < n:
             extra = np.full((n - len(self.prev), self.k), self.net.num_actions, dtype=np.int64)
             self.prev = np.concatenate([self.prev, extra])
+            self.idle = np.concatenate([self.idle, np.zeros(n - len(self.idle), dtype=bool)])
 
     def begin(self, slots: np.ndarray) -> None:
         slots = np.asarray(slots, dtype=np.int64)
         if len(slots):
             self._grow(int(slots.max()) + 1)
             self.prev[slots] = self.net.num_actions
+            self.idle[slots] = False
+
+    def end(self, slots: np.ndarray) -> None:
+        slots = np.asarray(slots, dtype=np.int64)
+        if len(slots):
+            self._grow(int(slots.max()) + 1)
+            self.idle[slots] = True
 
     def _refresh(self, goals: list[str]) -> None:
         """Compute prefixes for the slots whose goal changed and re-pack the chunks they are in."""
@@ -458,7 +467,11 @@ class LIDPolicy(Policy):
         self._grow(len(goals))
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             self._refresh(goals)
-            step = self.net.step_inputs(view.items(obs), self.prev[:len(goals)] if self.k else None)
+            items, prev, idle = view.items(obs), self.prev[:len(goals)], self.idle[:len(goals)]
+            if idle.any():  # stale rows: their logits come from the goal prefix alone
+                items = replace(items, mask=items.mask & ~idle[:, None])
+                prev = np.where(idle[:, None], self.net.num_actions, prev)
+            step = self.net.step_inputs(items, prev if self.k else None)
             logits = torch.cat([self.net.step(pack, {k: v[c * CHUNK:(c + 1) * CHUNK] for k, v in step.items()})
                                 for c, pack in enumerate(self.packs)]).float()
         if self.deterministic:
