@@ -250,15 +250,13 @@ class LIDNet(nn.Module):
 
     @staticmethod
     def pack(prefixes: list[dict[str, Any]]) -> dict[str, Any]:
-        """Goal prefixes of several slots laid end to end as one sequence (`owner`: the slot of
-        each position), so that a step packs the slots' new positions without padding."""
+        """Goal prefixes of several slots laid end to end as one sequence (`length`: each slot's
+        share, in slot order), so that a step packs the slots' new positions without padding."""
         lengths = [p["kv"][0][0].shape[1] for p in prefixes]
         device = prefixes[0]["sum"].device
         kv = [(torch.cat([p["kv"][i][0] for p in prefixes], 1)[None],
                torch.cat([p["kv"][i][1] for p in prefixes], 1)[None]) for i in range(len(prefixes[0]["kv"]))]
-        owner = torch.repeat_interleave(torch.arange(len(prefixes), device=device),
-                                        torch.tensor(lengths, device=device))
-        return {"kv": kv, "owner": owner, "length": torch.tensor(lengths, device=device),
+        return {"kv": kv, "length": torch.tensor(lengths, device=device),
                 "sum": torch.stack([p["sum"] for p in prefixes]),
                 "count": torch.stack([p["count"] for p in prefixes])}
 
