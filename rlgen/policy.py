@@ -2,9 +2,10 @@
 
 A policy acts on a batch of observations, one row per env slot. Stateful policies (sequence
 models, scripted experts with a plan) learn that new episodes start in some slots through
-`begin`, and see the rewards their last actions earned through `feedback`; the defaults do
-nothing. Policies that choose among per-state options (WebShop's clickables) set
-`needs_infos = True` and read each slot's latest info dict in `act`."""
+`begin`, that slots fell idle (their last episode ended, none follows) through `end`, and see
+the rewards their last actions earned through `feedback`; the defaults do nothing. Policies
+that choose among per-state options (WebShop's clickables) set `needs_infos = True` and read
+each slot's latest info dict in `act`."""
 
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ class Policy:
 
     def begin(self, slots: np.ndarray) -> None:
         """New episodes start in these batch slots."""
+
+    def end(self, slots: np.ndarray) -> None:
+        """These slots' episodes ended and no new ones follow (until a `begin` names them): their
+        rows in later batches are stale and their actions are ignored, so a policy may skip them."""
 
     def feedback(self, rewards: np.ndarray) -> None:
         """Rewards of the last `act`, one per slot (slots with no running episode get 0)."""

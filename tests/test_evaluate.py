@@ -30,6 +30,28 @@ def test_two_agents_see_the_same_levels_and_cycling():
     assert [r["level"] for r in a] == [r["level"] for r in b] == [0, 1, 2, 0, 1, 2, 0]
 
 
+
+def test_slots_are_told_when_they_fall_idle():
+    """`end` names each slot once its last episode is over, after which it is never stepped."""
+
+    class Recorder(RandomPolicy):
+        def __init__(self):
+            super().__init__(4)
+            self.idle: set[int] = set()
+            self.ended: list[int] = []
+
+        def begin(self, slots):
+            assert not self.idle & set(slots.tolist())
+
+        def end(self, slots):
+            self.ended += slots.tolist()
+            self.idle |= set(slots.tolist())
+
+    spec = make_env_spec("toy:identity", num_levels=3)
+    policy = Recorder()
+    records = run_episodes(policy, spec, "train", 5, num_envs=3, progress=False)
+    assert len(records) == 5 and sorted(policy.ended) == [0, 1, 2]
+
 def test_summary_schema_and_gap():
     spec = make_env_spec("toy:identity")
     records, summary = evaluate(RandomPolicy(4), spec, ["train", "val", "test"], 20, progress=False)

@@ -68,6 +68,22 @@ def test_cached_goal_prefix_and_batching_match_a_full_forward(overrides, monkeyp
     first = policy.slot_prefix[0]
     policy.act(obs)                                    # same goals: the prefixes are reused
     assert policy.slot_prefix[0] is first
+    # idle slots (their last episode over) run no positions; the others act as before
+    policy = agent.policy(deterministic=True)
+    policy.begin(np.arange(5))
+    if net.cfg.history:
+        policy.prev[:5] = prev
+    policy.end(np.array([1, 3]))
+    positions = []                                     # of the step calls (not the goal prefixes)
+    hook = net.lm.register_forward_pre_hook(
+        lambda _, args, kw: positions.append(kw["inputs_embeds"].shape[1] if "slot_layout" in kw else 0),
+        with_kwargs=True)
+    acted = policy.act(obs)
+    hook.remove()
+    assert (acted[[0, 2, 4]] == full.argmax(-1).numpy()[[0, 2, 4]]).all()
+    busy = net.step_inputs(view.items(obs), prev)["mask"][[0, 2, 4]].sum()
+    assert sum(positions) == busy + (prev[[0, 2, 4]] < 7).sum()
+
 
 
 def test_goal_formats_differ_and_ids_are_one_token_per_word():
@@ -202,3 +218,53 @@ def test_lora_bf16_and_checkpointing_train(overrides, babyai_data):
         assert all(p.requires_grad == ("lora_" in n) for n, p in net.lm.named_parameters())
     else:
         assert net.lm.is_activation_checkpointing and any("mlp" in k for k in changed)
+
+
+
+def test_name_table_gradients_repeat_bitwise_on_two_threads():
+    """The pooled name tables' gradients are bitwise the same on every backward pass with two
+    CPU threads: the contract's bitwise resume rests on it (indexing the pooled rows with `[]`
+    once summed their gradients in thread order, and resumed runs drifted)."""
+    from rlgen.agents.lid import _Table
+    from rlgen.lm.backbone import load_backbone
+
+    backbone = load_backbone("tiny", "random")
+    names = [f"a {c} {o}" for c in ("red", "green", "blue", "grey") for o in ("ball", "box", "key", "door")]
+    table = _Table(backbone, [backbone.tokenizer.encode(n) for n in names])
+    threads, gen = torch.get_num_threads(), torch.Generator().manual_seed(0)
+    which = torch.randint(len(names), (256, 49), generator=gen)
+    upstream = torch.randn(256, 49, table.embed.embedding_dim, generator=gen)
+
+    def grad() -> torch.Tensor:
+        table.embed.weight.grad = None
+        (table.pooled(which) * upstream).sum().backward()
+        return table.embed.weight.grad.clone()
+
+    torch.set_num_threads(2)
+    try:
+        grads = [grad() for _ in range(20)]
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(grads[0], g) for g in grads[1:])
+
+
+def test_packed_attention_equals_masked_attention_over_the_whole_pack():
+    """Per-slot gathered attention == dense SDPA over the pack with each slot's mask (slots of
+    different lengths, one with no new positions, grouped key/value heads)."""
+    from rlgen.lm.packed import packed_attention, slot_layout
+
+    gen = torch.Generator().manual_seed(0)
+    prefix, count = torch.tensor([3, 1, 4, 2]), torch.tensor([2, 0, 5, 1])
+    rows = torch.repeat_interleave(torch.arange(4), count)
+    p, n, heads, kv_heads, d = int(prefix.sum()), int(count.sum()), 4, 2, 8
+    query = torch.randn(1, heads, n, d, generator=gen)
+    key, value = (torch.randn(1, kv_heads, p + n, d, generator=gen) for _ in range(2))
+    owner = torch.repeat_interleave(torch.arange(4), prefix)
+    causal = torch.ones(n, n, dtype=torch.bool).tril()
+    dense = torch.cat([rows[:, None] == owner[None], causal & (rows[:, None] == rows[None])], 1)
+    expected = torch.nn.functional.scaled_dot_product_attention(
+        query, key, value, attn_mask=dense[None, None], enable_gqa=True).transpose(1, 2)
+    got, _ = packed_attention(None, query, key, value, None, scaling=d ** -0.5,
+                              slot_layout=slot_layout(rows, prefix, 4))
+    assert got.shape == (1, n, heads, d)
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)

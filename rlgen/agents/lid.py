@@ -16,13 +16,14 @@ unused parameters. Each stream has its own copy, as in LID.
 Evaluation batches all slots into one forward per step and computes each goal's key/value cache
 once per episode: the goal comes first and attention is causal, so its keys, values and hidden
 states do not depend on what follows (tests/test_lid.py checks the outputs match a full forward).
-See docs/lid.md.
+The slots' new positions run as one packed sequence without padding; attention gathers each
+slot's own keys (rlgen.lm.packed). See docs/lid.md.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,8 @@ from rlgen.agents.offline import LearnerConfig, OfflineLearner
 from rlgen.data.storage import EpisodeDataset, select_episodes
 from rlgen.errors import UnknownNameError
 from rlgen.lm.backbone import INITS, Backbone, LMPackageError, load_backbone
+from rlgen.lm.packed import register as register_packed_attention
+from rlgen.lm.packed import slot_layout
 from rlgen.lm.views import Items, LMView
 from rlgen.policy import Policy
 
@@ -96,7 +99,10 @@ class _Table(nn.Module):
         uniq, inverse = torch.unique(which, return_inverse=True)
         mask = self.mask[uniq].unsqueeze(-1).float()
         vecs = (self.embed(self.tokens[uniq]) * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        return vecs[inverse]
+        # not vecs[inverse]: its backward (index_put_ with accumulate) adds rows in thread order
+        # on a multi-threaded CPU, so two identical runs (or a resumed one) drift apart bitwise;
+        # index_select's backward (index_add_) sums in index order
+        return vecs.index_select(0, inverse.reshape(-1)).reshape(*which.shape, vecs.shape[-1])
 
 
 class LIDNet(nn.Module):
@@ -127,6 +133,8 @@ class LIDNet(nn.Module):
         self.head = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, num_actions))
         lm = backbone.model
         lm.embed_tokens = nn.Identity()  # inputs arrive as embeddings; the table lives above
+        # evaluation steps pass a slot layout; every other call is plain SDPA (rlgen.lm.packed)
+        lm.config._attn_implementation = register_packed_attention()
         if cfg.lora:
             lm = _with_lora(lm, cfg)
         if cfg.gradient_checkpointing:
@@ -165,16 +173,31 @@ class LIDNet(nn.Module):
             out["prev"] = torch.as_tensor(prev, dtype=torch.long, device=device)
         return out
 
-    def embed_step(self, step: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, T, d) embeddings and mask of the history actions and the observed items."""
-        name = self.item_name(self.items.pooled(step["names"]))
-        geo = self.item_geo(step["positions"].float())
-        x, mask = self.item_out(torch.cat([name, geo], -1)), step["mask"]
+    def _item_vectors(self, names: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        name = self.item_name(self.items.pooled(names))
+        return self.item_out(torch.cat([name, self.item_geo(positions.float())], -1))
+
+    def embed_step(self, step: dict[str, torch.Tensor], real_only: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, d) embeddings and mask of the history actions and the observed items; with
+        `real_only`, (N, d) for the N real positions only (slot-major, as `mask.nonzero()`
+        orders them), so that no compute goes to padding."""
+        mask = step["mask"]
+        if real_only:
+            x = self._item_vectors(step["names"][mask], step["positions"][mask])
+        else:
+            x = self._item_vectors(step["names"], step["positions"])
         if self.actions is not None:
             prev = step["prev"]                                    # (B, H); num_actions = none yet
             known = prev < self.num_actions
-            acts = self.actions.pooled(prev.clamp(max=self.num_actions - 1))
-            x, mask = torch.cat([acts, x], 1), torch.cat([known, mask], 1)
+            if real_only:  # each slot's known actions, then its items (slot-major)
+                both = torch.cat([known, mask], 1)
+                seq = x.new_zeros(*both.shape, x.shape[-1])
+                seq[:, :prev.shape[1]][known] = self.actions.pooled(prev[known])
+                seq[:, prev.shape[1]:][mask] = x
+                x = seq[both]
+            else:
+                x = torch.cat([self.actions.pooled(prev.clamp(max=self.num_actions - 1)), x], 1)
+            mask = torch.cat([known, mask], 1)
         return x, mask
 
     # ---- the LM ---------------------------------------------------------------------------------
@@ -227,38 +250,33 @@ class LIDNet(nn.Module):
 
     @staticmethod
     def pack(prefixes: list[dict[str, Any]]) -> dict[str, Any]:
-        """Goal prefixes of several slots laid end to end as one sequence (`owner`: the slot of
-        each position), so that a step packs the slots' new positions without padding."""
+        """Goal prefixes of several slots laid end to end as one sequence (`length`: each slot's
+        share, in slot order), so that a step packs the slots' new positions without padding."""
         lengths = [p["kv"][0][0].shape[1] for p in prefixes]
         device = prefixes[0]["sum"].device
         kv = [(torch.cat([p["kv"][i][0] for p in prefixes], 1)[None],
                torch.cat([p["kv"][i][1] for p in prefixes], 1)[None]) for i in range(len(prefixes[0]["kv"]))]
-        owner = torch.repeat_interleave(torch.arange(len(prefixes), device=device),
-                                        torch.tensor(lengths, device=device))
-        return {"kv": kv, "owner": owner, "length": torch.tensor(lengths, device=device),
+        return {"kv": kv, "length": torch.tensor(lengths, device=device),
                 "sum": torch.stack([p["sum"] for p in prefixes]),
                 "count": torch.stack([p["count"] for p in prefixes])}
 
     def step(self, packed: dict[str, Any], step: dict[str, torch.Tensor]) -> torch.Tensor:
         """Action logits for one step of each slot after its cached goal prefix (`pack`ed).
-        The slots' real new positions run as one packed sequence: a position attends to its own
-        slot's goal and to its own slot's earlier positions, so no compute goes to padding."""
+        The slots' real new positions run as one packed sequence (no compute on padding in the
+        projections and MLPs); attention gathers each slot's own goal and earlier positions
+        (rlgen.lm.packed), so it too grows with the slots, not with the square of the pack."""
         from transformers import DynamicCache
 
-        x, mask = self.embed_step(step)
-        rows, cols = mask.nonzero(as_tuple=True)                   # row-major: slot, then position
+        x, mask = self.embed_step(step, real_only=True)          # x: (N, d), slot-major
+        rows = mask.nonzero(as_tuple=True)[0]
         b = len(mask)
         total = x.new_zeros(b, x.shape[-1])
         if len(rows):
-            owner = packed["owner"]
-            local = (mask.long().cumsum(1) - 1)[rows, cols]
-            t = len(rows)
-            causal = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
-            attend = torch.cat([rows[:, None] == owner[None], causal & (rows[:, None] == rows[None])], 1)
-            positions = (packed["length"][rows] + local)[None]
-            out = self.lm(inputs_embeds=x[rows, cols][None], attention_mask=attend[None, None],
-                          position_ids=positions, past_key_values=DynamicCache(ddp_cache_data=packed["kv"]),
-                          use_cache=True).last_hidden_state[0]
+            layout = slot_layout(rows, packed["length"], b)
+            positions = (packed["length"][rows] + layout.cols)[None]
+            out = self.lm(inputs_embeds=x[None], attention_mask=None, position_ids=positions,
+                          past_key_values=DynamicCache(ddp_cache_data=packed["kv"]), use_cache=True,
+                          slot_layout=layout).last_hidden_state[0]
             total = total.index_add(0, rows, out.to(total.dtype))
         count = mask.sum(1, keepdim=True).to(total.dtype)
         return self.head((total + packed["sum"]) / (count + packed["count"]).clamp(min=1e-9))
@@ -306,10 +324,6 @@ class LID(OfflineLearner):
     name = "lid"
     config_class = LIDConfig
     requires = ("discrete_actions",)
-    # Known gap (2026-12-02): an interrupted + resumed lid run does not reproduce the
-    # uninterrupted weights bitwise (the contract test caught it); until the missing state is
-    # found and checkpointed, resume is declared approximate, as PPO's is.
-    resume_exact = False
 
     @classmethod
     def misfit(cls, spec) -> str | None:
@@ -383,14 +397,16 @@ class LID(OfflineLearner):
         return LIDPolicy(self.nets["policy"], self.device, deterministic, seed, self.config.bf16)
 
 
-#: slots packed into one sequence per forward (attention over a pack grows with its square)
-CHUNK = 32
+#: slots packed into one sequence per forward: attention costs grow linearly with a pack
+#: (rlgen.lm.packed), so a large pack only bounds one forward's memory, and fewer forwards per
+#: step mean fewer, larger matrix products
+CHUNK = 128
 
 
 class LIDPolicy(Policy):
     """All slots stepped together (packed in chunks of CHUNK slots, one forward each); each slot's
     goal prefix (keys/values, pooled sum) is computed when its goal changes and reused for the
-    rest of the episode."""
+    rest of the episode. Idle slots (`end`) run no positions of their own."""
 
     def __init__(self, net: LIDNet, device: torch.device, deterministic: bool, seed: int = 0,
                  bf16: bool = False):
@@ -400,6 +416,7 @@ class LIDPolicy(Policy):
         self.goals: list[str | None] = []
         self.slot_prefix: list[dict[str, Any] | None] = []
         self.prev = np.zeros((0, self.k), dtype=np.int64)
+        self.idle = np.zeros(0, dtype=bool)
         self.packs: list[dict[str, Any]] = []
         self.slots_packed = 0
 
@@ -410,12 +427,20 @@ class LIDPolicy(Policy):
         if len(self.prev) < n:
             extra = np.full((n - len(self.prev), self.k), self.net.num_actions, dtype=np.int64)
             self.prev = np.concatenate([self.prev, extra])
+            self.idle = np.concatenate([self.idle, np.zeros(n - len(self.idle), dtype=bool)])
 
     def begin(self, slots: np.ndarray) -> None:
         slots = np.asarray(slots, dtype=np.int64)
         if len(slots):
             self._grow(int(slots.max()) + 1)
             self.prev[slots] = self.net.num_actions
+            self.idle[slots] = False
+
+    def end(self, slots: np.ndarray) -> None:
+        slots = np.asarray(slots, dtype=np.int64)
+        if len(slots):
+            self._grow(int(slots.max()) + 1)
+            self.idle[slots] = True
 
     def _refresh(self, goals: list[str]) -> None:
         """Compute prefixes for the slots whose goal changed and re-pack the chunks they are in."""
@@ -440,7 +465,11 @@ class LIDPolicy(Policy):
         self._grow(len(goals))
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             self._refresh(goals)
-            step = self.net.step_inputs(view.items(obs), self.prev[:len(goals)] if self.k else None)
+            items, prev, idle = view.items(obs), self.prev[:len(goals)], self.idle[:len(goals)]
+            if idle.any():  # stale rows: their logits come from the goal prefix alone
+                items = replace(items, mask=items.mask & ~idle[:, None])
+                prev = np.where(idle[:, None], self.net.num_actions, prev)
+            step = self.net.step_inputs(items, prev if self.k else None)
             logits = torch.cat([self.net.step(pack, {k: v[c * CHUNK:(c + 1) * CHUNK] for k, v in step.items()})
                                 for c, pack in enumerate(self.packs)]).float()
         if self.deterministic:

@@ -53,7 +53,7 @@ def run_episodes(policy: Policy, spec: EnvSpec, split: str, episodes: int, num_e
         batch = tree.stack(obs)
         actions = policy.act(batch, infos if policy.needs_infos else None)
         rewards = np.zeros(slots)
-        new_slots = []
+        new_slots, ended = [], []
         for s in range(slots):
             i = assigned[s]
             if i is None:
@@ -75,9 +75,13 @@ def run_episodes(policy: Policy, spec: EnvSpec, split: str, episodes: int, num_e
                 bar.update()
                 if start(s):
                     new_slots.append(s)
+                else:
+                    ended.append(s)
         policy.feedback(rewards)
         if new_slots:
             policy.begin(np.array(new_slots))
+        if ended:
+            policy.end(np.array(ended))
     bar.close()
     for env in envs:
         env.close()

@@ -13,6 +13,9 @@
    table fed token ids (B, T) with a padding mask, mean pooling, the same head, cross-entropy,
    clipping and `torch.optim.AdamW`, batches prepared before the clock starts. Tokens = real
    (unpadded) positions of the batch. Repetitions are interleaved.
+
+`--profile` instead runs one batched evaluation under cProfile and prints where its time went
+(the decoder's matrix products, attention, the env's own step) and the products' GFLOP/s.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ def main() -> None:
     p.add_argument("--dataset", default="/tmp/lid/GoToLocal-50k", help="a babyai:GoToLocal dataset")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--skip", default="", help="eval or train")
+    p.add_argument("--profile", action="store_true", help="profile one batched evaluation and stop")
     args = p.parse_args()
     quiet_torch_threads(args.threads)
 
@@ -60,6 +64,9 @@ def main() -> None:
             logits = net(net.goal_rows(net.view.goals(obs)), net.step_inputs(net.view.items(obs), None))
             return logits.argmax(-1).numpy()
 
+    if args.profile:
+        profile(agent, spec, args.episodes)
+        return
     out = []
     if "eval" not in args.skip:
         def batched() -> float:
@@ -131,6 +138,44 @@ def main() -> None:
                    + table(RATE_HEADER, rate_rows(rates, "plain transformers loop", "tokens/s")))
     print(f"\n{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC\n")
     print("\n\n".join(out))
+
+
+def profile(agent, spec, episodes: int) -> None:
+    import cProfile
+    import pstats
+
+    from rlgen.eval.evaluate import run_episodes
+
+    net, positions = agent.nets["policy"], []
+    hook = net.lm.register_forward_pre_hook(
+        lambda _, args, kw: positions.append(kw["inputs_embeds"].shape[1]), with_kwargs=True)
+    prof = cProfile.Profile()
+    prof.enable()
+    run_episodes(agent.policy(deterministic=True), spec, "test", episodes, num_envs=episodes, progress=False)
+    prof.disable()
+    hook.remove()
+    stats = pstats.Stats(prof).stats  # {(file, line, name): (calls, primitive, own, cumulative, callers)}
+    total = max(v[3] for v in stats.values())
+
+    def own(name: str) -> float:
+        return sum(v[2] for k, v in stats.items() if k[2] == name)
+
+    def cumulative(file_end: str, name: str) -> float:
+        return sum(v[3] for k, v in stats.items() if k[0].endswith(file_end) and k[2] == name)
+
+    cfg = net.lm.config
+    d = cfg.hidden_size
+    kv = cfg.num_key_value_heads * (d // cfg.num_attention_heads)
+    per_position = 2 * cfg.num_hidden_layers * (2 * d * d + 2 * d * kv + 3 * d * cfg.intermediate_size)
+    linear = own("<built-in method torch._C._nn.linear>")
+    print(f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, load {load_average()}: {episodes} episodes in "
+          f"{total:.2f} s; {sum(positions):,} LM positions in {len(positions)} calls")
+    for label, t in [("linear layers (decoder, item MLP, head)", linear),
+                     ("attention (SDPA)", own("<built-in method torch._C._nn.scaled_dot_product_attention>")),
+                     ("env step (minigrid)", cumulative("babyai/env.py", "step"))]:
+        print(f"  {label}: {t:.2f} s ({t / total:.0%})")
+    print(f"  decoder projections: {per_position * sum(positions) / 1e9:.0f} GFLOP, "
+          f"{per_position * sum(positions) / 1e9 / linear:.0f} GFLOP/s over all linear layers' time")
 
 
 if __name__ == "__main__":
