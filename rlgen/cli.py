@@ -165,19 +165,29 @@ def _report_command(args: argparse.Namespace) -> str:
     return shlex.join(argv)
 
 
-def _report_sweep(args: argparse.Namespace) -> int:
-    from rlgen.eval import html as H
-    from rlgen.eval import provenance as P
+def _print_sweep_report(out: str | Path, markdown: str | Path | None):
+    """The grouped report over a sweep folder, printed (and written to `markdown`): what
+    `rlgen report SWEEP_DIR` prints and what `rlgen sweep` prints when its trials end."""
     from rlgen.eval import sweep_report as S
 
-    data = S.load_sweep_dir(args.runs[0])
+    data = S.load_sweep_dir(out)
     for line in data.problems:
         print(line)
     rep = S.build(data)
     text = rep.markdown()
     print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    if markdown:
+        Path(markdown).write_text(text + "\n")
+    return rep
+
+
+def _report_sweep(args: argparse.Namespace) -> int:
+    from rlgen.eval import html as H
+    from rlgen.eval import provenance as P
+    from rlgen.eval import sweep_report as S
+
+    rep = _print_sweep_report(args.runs[0], args.out)
+    data = rep.data
     base = Path(args.plot) if args.plot else data.out / "report.png"
     for caption, path in S.write_plots(rep, base):
         print(f"plot: {path} ({caption})")
@@ -381,7 +391,6 @@ def _add_backend_args(parser: argparse.ArgumentParser, workers_help: str,
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from rlgen.eval import report as R
     from rlgen.sweep.run import run_sweep
     from rlgen.sweep.spec import load_sweep
 
@@ -400,13 +409,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
           f"manifest: {Path(out) / 'manifest.json'}")
     for name, error in result.failed().items():
         print(f"failed: {name}: {error}")
-    loaded = R.load_summaries(result.done_runs())
-    for line in loaded.problems:
-        print(line)
-    if loaded.summaries:
-        text = R.report(loaded.summaries)
-        print(text)
-        (Path(out) / "report.md").write_text(text + "\n")
+    _print_sweep_report(out, Path(out) / "report.md")
+    print(f"plots and a self-contained HTML page: rlgen report {out} --html report.html")
     if result.count("failed"):
         print("rerun with --retry-failed to retry the failed trials")
         return 1

@@ -5,7 +5,6 @@ Ray instance serves the module."""
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -13,25 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import manifest_trials, sweep_report_rows, write_toy_sweep
 
 from rlgen.cli import main
-
-SWEEP = """[base]
-env = "toy:identity"
-episodes = 4
-splits = ["train", "test"]
-[axes]
-seed = [0, 1]
-[[trials]]
-agent = "ppo"
-steps = 384
-overrides = { num_envs = 4, num_steps = 32, minibatches = 2, epochs = 1, checkpoint_every_s = 0.0 }
-[[trials]]
-agent = "bc"
-steps = 30
-recipe = "toy-identity-oracle"
-overrides = { batch_size = 64, lr = 1e-3, log_every = 10, encoder = { channels = [8], out_dim = 32 } }
-"""
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -53,32 +36,22 @@ def ray_instance():
     backend.close()
 
 
-def _rows(text):
-    return [line for line in text.splitlines() if re.match(r"\| toy:identity \| \w+ \| [^|]+ \| \d \|", line)]
-
-
 def _steps(metrics):
     """Logged steps, complete lines only (the file may be being written)."""
     return [json.loads(line)["step"] for line in metrics.read_text().split("\n")[:-1] if line]
 
 
-def _manifest(out):
-    return json.loads((out / "manifest.json").read_text())["trials"]
-
-
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
-    """The sweep file, and the report rows of the whole sweep run in the driver's own process."""
-    from rlgen.eval import report as R
+    """The sweep file, and the report's rows for the whole sweep run in the driver's own process."""
+    from rlgen.eval import sweep_report as S
     from rlgen.sweep.run import run_sweep
     from rlgen.sweep.spec import load_sweep
 
-    folder = tmp_path_factory.mktemp("sweep")
-    path = folder / "two-agents.toml"
-    path.write_text(SWEEP)
-    runs = run_sweep(load_sweep(path), folder / "whole", progress=False).done_runs()
-    rows = _rows(R.report(R.load_summaries(runs).summaries))
-    assert len(rows) == 4
+    path = write_toy_sweep(tmp_path_factory.mktemp("sweep"), "two-agents")
+    run_sweep(load_sweep(path), path.parent / "whole", progress=False)
+    rows = sweep_report_rows(S.build(S.load_sweep_dir(path.parent / "whole")).markdown())
+    assert len(rows["Groups"]) == 2 and [r[1] for r in rows["Trials"]] == ["done"] * 4
     return path, rows
 
 
@@ -124,13 +97,13 @@ def test_backend_runs_the_sweep_and_a_killed_driver_resumes_it(backend, sweep, r
     out = tmp_path / "out"
     argv = ["sweep", str(path), "--out", str(out), "--quiet", *backend]
     at_kill = _kill_once_a_trial_is_half_done(argv, out)
-    states = {t["state"] for t in _manifest(out).values()}
+    states = {t["state"] for t in manifest_trials(out).values()}
     assert states <= {"pending", "running", "done"} and states != {"done"}
 
     assert main(argv) == 0
     text = capsys.readouterr().out
-    assert "4 done, 0 failed" in text and _rows(text) == whole
-    trials = _manifest(out)
+    assert "4 done, 0 failed" in text and sweep_report_rows(text) == whole
+    trials = manifest_trials(out)
     assert all(t["state"] == "done" and t["host"] and t["wall_s"] > 0 and t["backend"] == backend[1]
                for t in trials.values())
     assert any(t["attempts"] == 2 for t in trials.values())  # the cut one ran twice
@@ -145,22 +118,12 @@ def test_backend_runs_the_sweep_and_a_killed_driver_resumes_it(backend, sweep, r
     if "slurm" in backend:  # one submitit job per trial attempt, its logs beside the sweep
         assert len(list((out / "slurm").glob("*/*_log.out"))) >= 4
     assert main(argv) == 0
-    assert "4 skipped" in capsys.readouterr().out and _manifest(out) == trials
+    assert "4 skipped" in capsys.readouterr().out and manifest_trials(out) == trials
 
 
 def _write_ppo(tmp_path, resources):
-    path = tmp_path / "res.toml"
-    path.write_text(f"""[base]
-agent = "ppo"
-env = "toy:identity"
-steps = 64
-evaluate = false
-overrides = {{ num_envs = 4, num_steps = 16, minibatches = 1, epochs = 1 }}
-resources = {resources}
-[axes]
-seed = [0, 1]
-""")
-    return path
+    return write_toy_sweep(tmp_path, "res", bc=False, ppo_steps=128,
+                           base=f"evaluate = false\nresources = {resources}")
 
 
 def test_ray_trials_reserve_their_declared_cpus(ray_instance, tmp_path):
@@ -168,7 +131,7 @@ def test_ray_trials_reserve_their_declared_cpus(ray_instance, tmp_path):
     out = tmp_path / "out"
     assert main(["sweep", str(_write_ppo(tmp_path, "{ cpus = 2 }")), "--backend", "ray",
                  "--out", str(out), "--quiet"]) == 0
-    a, b = sorted(_manifest(out).values(), key=lambda t: t["started"])
+    a, b = sorted(manifest_trials(out).values(), key=lambda t: t["started"])
     assert a["state"] == b["state"] == "done" and b["started"] >= a["updated"]
     assert a["params"]["resources"] == {"cpus": 2, "gpus": 0}
 

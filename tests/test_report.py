@@ -8,40 +8,24 @@ import subprocess
 
 import numpy as np
 import pytest
+from conftest import write_toy_sweep
 
 from rlgen.cli import main
 from rlgen.eval import stats
 from rlgen.eval import sweep_report as S
 from rlgen.eval.tables import Table
 
-PPO = "{ num_envs = 4, num_steps = 32, minibatches = 2, epochs = 1, checkpoint_every_s = 0.0 }"
-SWEEP = f"""
-description = "PPO at two learning rates, two seeds, and one trial that fails"
-[base]
-agent = "ppo"
-env = "toy:identity"
-steps = 128
-episodes = 4
-splits = ["train", "test"]
-overrides = {PPO}
-[axes]
-"overrides.lr" = [1e-3, 3e-4]
-seed = [0, 1]
-[[trials]]
-[[trials]]
-env_options = {{ bogus = 1 }}
-[variants.tiny]
-axes = {{ seed = [0] }}
-"""
-
 
 @pytest.fixture(scope="module")
 def sweep_out(tmp_path_factory):
     """4 PPO trials (2 learning rates × 2 seeds) done, 4 failed (an unknown env option)."""
-    folder = tmp_path_factory.mktemp("report-sweep")
-    (folder / "lr.toml").write_text(SWEEP)
-    out = folder / "out"
-    assert main(["sweep", str(folder / "lr.toml"), "--out", str(out), "--quiet"]) == 1
+    path = write_toy_sweep(tmp_path_factory.mktemp("report-sweep"), "lr", bc=False, ppo_steps=128,
+                           axes='"overrides.lr" = [1e-3, 3e-4]\nseed = [0, 1]',
+                           extra="[[trials]]\n[[trials]]\nenv_options = { bogus = 1 }\n"
+                                 "[variants.tiny]\naxes = { seed = [0] }",
+                           description="PPO at two learning rates, two seeds, and one trial that fails")
+    out = path.parent / "out"
+    assert main(["sweep", str(path), "--out", str(out), "--quiet"]) == 1
     return out
 
 

@@ -2,14 +2,11 @@ import json
 import re
 
 import pytest
-from conftest import interrupted_at_log
+from conftest import interrupted_at_log, manifest_trials, sweep_report_rows, write_toy_sweep
 
 from rlgen.cli import main
 from rlgen.sweep import run as sweep_run
 from rlgen.sweep.spec import expand, load_sweep, sweep_names
-
-PPO = "{ num_envs = 4, num_steps = 32, minibatches = 2, epochs = 1, checkpoint_every_s = 0.0 }"
-BC = "{ batch_size = 64, lr = 1e-3, log_every = 10, encoder = { channels = [8], out_dim = 32 } }"
 
 
 def _write(folder, name, text):
@@ -18,42 +15,9 @@ def _write(folder, name, text):
     return path
 
 
-def _two_agents(folder):
-    """PPO and BC (on a tiny recipe built once by the sweep) × seeds 0, 1 on toy:identity."""
-    _write(folder, "toy-data", 'env = "toy:identity"\npolicy = "oracle:0.3"\ntransitions = 1000\n'
-           "num_envs = 8\n")
-    return _write(folder, "two", f"""
-[base]
-env = "toy:identity"
-episodes = 4
-splits = ["train", "test"]
-[axes]
-seed = [0, 1]
-[[trials]]
-agent = "ppo"
-steps = 128
-overrides = {PPO}
-[[trials]]
-agent = "bc"
-steps = 30
-recipe = "toy-data.toml"
-overrides = {BC}
-""")
-
-
 def _ppo_seeds(folder, extra=""):
-    return _write(folder, "ppo", f"""
-[base]
-agent = "ppo"
-env = "toy:identity"
-steps = 384
-episodes = 4
-splits = ["train", "test"]
-overrides = {PPO}
-[axes]
-seed = [0, 1]
-{extra}
-""")
+    """PPO × seeds 0, 1 (plus `extra` lines of [axes] and tables after them)."""
+    return write_toy_sweep(folder, "ppo", bc=False, extra=extra)
 
 
 @pytest.fixture(autouse=True)
@@ -61,13 +25,9 @@ def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("RLGEN_CACHE", str(tmp_path / "cache"))
 
 
-def _manifest(out):
-    return json.loads((out / "manifest.json").read_text())["trials"]
-
-
-def _rows(text):
-    """Per-run rows of the report's first table (env | agent | dataset | seed | ...)."""
-    return [line for line in text.splitlines() if re.match(r"\| toy:identity \| \w+ \| [^|]+ \| \d \|", line)]
+def _trials(text):
+    """The rows of the printed report's Trials table (name, state, ...)."""
+    return sweep_report_rows(text)["Trials"]
 
 
 def test_expansion_names_and_variants(tmp_path):
@@ -114,21 +74,32 @@ def test_bad_input_is_one_error_line(args, message, tmp_path, capsys):
 
 
 def test_two_agents_two_seeds_on_two_workers_then_rerun_skips(tmp_path, capsys):
+    """The sweep ends by printing `rlgen report`'s grouped report over its folder; a rerun skips."""
+    _write(tmp_path, "toy-data", 'env = "toy:identity"\npolicy = "oracle:0.3"\ntransitions = 1000\n'
+           "num_envs = 8\n")  # a recipe beside the sweep file, built once by the sweep
     out = tmp_path / "out"
-    argv = ["sweep", str(_two_agents(tmp_path)), "--workers", "2", "--out", str(out), "--quiet"]
+    path = write_toy_sweep(tmp_path, "two", ppo_steps=128, recipe="toy-data.toml")
+    argv = ["sweep", str(path), "--workers", "2", "--out", str(out), "--quiet"]
     assert main(argv) == 0
     text = capsys.readouterr().out
-    assert len(_rows(text)) == 4 and "4 done, 0 failed" in text
-    trials = _manifest(out)
+    assert "4 done, 0 failed" in text and "Sweep two: 4 trials (4 done) in" in text
+    rows = sweep_report_rows(text)
+    assert [r[:2] for r in rows["Groups"]] == [["ppo", "2 × 1"], ["bc", "2 × 1"]]
+    assert [r[0] for r in rows["Probability of improvement"]] == ["agent"]
+    assert [r[1] for r in _trials(text)] == ["done"] * 4
+    trials = manifest_trials(out)
     assert {t["state"] for t in trials.values()} == {"done"}
     assert all(t["wall_s"] > 0 and t["host"] and t["attempts"] == 1 for t in trials.values())
     for name, t in trials.items():
         assert (out / name / "summary.json").exists() and t["run"] == str(out / name)
-    assert (out / "report.md").read_text().strip() in text
+    report = (out / "report.md").read_text().strip()
+    assert report in text
+    assert main(["report", str(out), "--plot", str(tmp_path / "plots.png")]) == 0
+    assert report in capsys.readouterr().out  # what `rlgen report` prints over the same folder
     assert main(argv) == 0
     again = capsys.readouterr().out
-    assert "4 skipped" in again and _rows(again) == _rows(text)
-    assert _manifest(out) == trials  # nothing rerun, nothing rewritten
+    assert "4 skipped" in again and sweep_report_rows(again) == rows
+    assert manifest_trials(out) == trials  # nothing rerun, nothing rewritten
 
 
 def test_a_failing_trial_is_recorded_and_retried_only_when_asked(tmp_path, capsys):
@@ -137,14 +108,15 @@ def test_a_failing_trial_is_recorded_and_retried_only_when_asked(tmp_path, capsy
             "--quiet"]
     assert main(argv) == 1
     text = capsys.readouterr().out
-    assert "2 done, 2 failed" in text and len(_rows(text)) == 2
-    trials = _manifest(out)
+    assert "2 done, 2 failed" in text
+    assert sorted(r[1] for r in _trials(text)) == ["done", "done", "failed", "failed"]
+    trials = manifest_trials(out)
     failed = {n: t for n, t in trials.items() if t["state"] == "failed"}
     assert len(failed) == 2 and all("PPOConfig.epochs" in t["error"] for t in failed.values())
     assert main(argv) == 1
-    assert _manifest(out) == trials  # failed trials are not rerun by default
+    assert manifest_trials(out) == trials  # failed trials are not rerun by default
     assert main([*argv, "--retry-failed"]) == 1
-    after = _manifest(out)
+    after = manifest_trials(out)
     assert {n: t["attempts"] for n, t in after.items()} == \
         {n: 2 if n in failed else 1 for n in trials}
     changed = _ppo_seeds(tmp_path, '"overrides.epochs" = [1, "x"]').read_text().replace(
@@ -157,17 +129,17 @@ def test_a_failing_trial_is_recorded_and_retried_only_when_asked(tmp_path, capsy
 def test_killed_driver_resumes_and_reports_as_an_uninterrupted_sweep(tmp_path, capsys):
     path = _ppo_seeds(tmp_path)
     assert main(["sweep", str(path), "--out", str(tmp_path / "whole"), "--quiet"]) == 0
-    whole = _rows(capsys.readouterr().out)
+    whole = sweep_report_rows(capsys.readouterr().out)
     out = tmp_path / "cut"
     # 3 updates (logs) per trial: interrupt the second trial after its first checkpoint
     with interrupted_at_log(5):
         sweep_run.run_sweep(load_sweep(path), out, progress=False)
-    states = {n: t["state"] for n, t in _manifest(out).items()}
+    states = {n: t["state"] for n, t in manifest_trials(out).items()}
     assert sorted(states.values()) == ["done", "running"]
     cut = next(n for n, s in states.items() if s == "running")
     assert [m["step"] for m in map(json.loads, (out / cut / "metrics.jsonl").read_text().splitlines())] == [128]
     assert main(["sweep", str(path), "--out", str(out), "--quiet"]) == 0
     text = capsys.readouterr().out
-    assert "1 skipped" in text and _rows(text) == whole
+    assert "1 skipped" in text and sweep_report_rows(text) == whole
     steps = [json.loads(line)["step"] for line in (out / cut / "metrics.jsonl").read_text().splitlines()]
     assert steps == [128, 256, 384]  # resumed from the checkpoint, not restarted
