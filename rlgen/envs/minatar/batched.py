@@ -74,8 +74,8 @@ class LevelDraws:
 
     def __init__(self, levels: Sequence[int], starts: Sequence[int], num_envs: int, seed: int,
                  device: torch.device, block: int = 64):
-        table = np.stack([np.asarray(levels, dtype=np.int64), np.asarray(starts, dtype=np.int64)], 1)
-        self.table = torch.as_tensor(table, device=device)
+        self.levels = torch.as_tensor(np.asarray(levels, dtype=np.int64), device=device)
+        self.starts = torch.as_tensor(np.asarray(starts, dtype=np.int64), device=device)
         self.num_envs, self.device, self.block = num_envs, device, block
         self.generator = torch.Generator(device=device)
         self.reseed(seed)
@@ -88,11 +88,12 @@ class LevelDraws:
     def _draw_uniforms(self) -> torch.Tensor:
         return torch.rand(self.block, self.num_envs, generator=self.generator, device=self.device)
 
-    def _draw_picks(self) -> torch.Tensor:
-        """(2, block, N): each step's levels and start draws."""
-        picks = torch.randint(len(self.table), (self.block * self.num_envs,), generator=self.generator,
+    def _draw_picks(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(block, N) levels and (block, N) start draws, one row per step."""
+        picks = torch.randint(len(self.levels), (self.block * self.num_envs,), generator=self.generator,
                               device=self.device)
-        return self.table.index_select(0, picks).T.contiguous().view(2, self.block, self.num_envs)
+        shape = (self.block, self.num_envs)
+        return self.levels.index_select(0, picks).view(shape), self.starts.index_select(0, picks).view(shape)
 
     def sticky(self) -> torch.Tensor:
         if self._u == self.block:
@@ -105,7 +106,7 @@ class LevelDraws:
         if self._p == self.block:
             self._picks, self._p = self._draw_picks(), 0
         self._p += 1
-        return self._picks[0, self._p - 1], self._picks[1, self._p - 1]
+        return self._picks[0][self._p - 1], self._picks[1][self._p - 1]
 
 
 class ConcatDraws:
@@ -158,6 +159,7 @@ class BatchedMinAtar:
         self._static = dict(game=type(game), p=self.sticky_action_prob, max_steps=self.max_episode_steps,
                             identity=self._identity)
         self._everyone = torch.ones(n, dtype=torch.bool, device=self.device)
+        self._fns: dict[str, Callable] = {}
 
     def reset(self) -> torch.Tensor:
         everyone = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
@@ -167,7 +169,7 @@ class BatchedMinAtar:
             # tensor from the eager path would make dynamo compile the step again)
             self.t = torch.zeros_like(self.t)
             new_level, start = self.draws.new_episodes(everyone)
-            state, self.level, obs = compiled("restart_render", **self._static)(
+            state, self.level, obs = self._compiled("restart_render")(
                 self.game.consts, self.game.state(), everyone, self.level, new_level, start)
             self.game.load(state)
             return obs
@@ -208,6 +210,12 @@ class BatchedMinAtar:
         return self.game.obs(), reward, terminated, truncated, level
 
 
+    def _compiled(self, name: str) -> Callable:
+        fn = self._fns.get(name)
+        if fn is None:
+            fn = self._fns[name] = compiled(name, **self._static)
+        return fn
+
     def _compiled_step(self, actions: torch.Tensor):
         a = actions.to(self.device, torch.long)
         u, game = self.draws.sticky(), self.game
@@ -215,15 +223,15 @@ class BatchedMinAtar:
         if getattr(self.draws, "mask_free", False):
             new_level, start = self.draws.new_episodes(self._everyone)
             state, self.last_action, self.t, self.level, obs, reward, terminated, truncated, level = (
-                compiled("whole_step", **self._static)(*head, self.level, new_level, start))
+                self._compiled("whole_step")(*head, self.level, new_level, start))
             game.load(state)
             return obs, reward, terminated, truncated, level
         # draws that depend on which episodes ended (the tests' package draws): two calls
         state, self.last_action, self.t, reward, terminated, truncated, done = (
-            compiled("until_ends", **self._static)(*head))
+            self._compiled("until_ends")(*head))
         level = self.level
         new_level, start = self.draws.new_episodes(done)
-        state, self.level, obs = compiled("restart_render", **self._static)(
+        state, self.level, obs = self._compiled("restart_render")(
             game.consts, state, done, level, new_level, start)
         game.load(state)
         return obs, reward, terminated, truncated, level

@@ -60,6 +60,15 @@ def _tables() -> tuple[np.ndarray, ...]:
     return popcount, nearest.reshape(-1), paddle.reshape(-1), rows.reshape(4 * 1024, 60)
 
 
+def _word_tables(frame_rows: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """For `render`: the frame rows as (4096, 15) int32 words, the cannon's row-9 words per
+    column (10, 15), and a (10, 1) mask of row 9."""
+    cannon = torch.zeros(10, 60, dtype=torch.uint8, device=frame_rows.device)
+    cannon[torch.arange(10), 6 * torch.arange(10) + CANNON] = 1
+    row9 = (torch.arange(10, device=frame_rows.device) == 9)[:, None]
+    return frame_rows.view(torch.int32), cannon.view(torch.int32), row9
+
+
 def _any_row(grid: torch.Tensor) -> torch.Tensor:
     """Bitwise OR of the 10 rows: the occupied columns."""
     half = grid[:, :5] | grid[:, 5:]
@@ -94,7 +103,7 @@ class BatchedSpaceInvaders:
         self.grids = self._start_grids.expand(num_envs, 3, 10).clone()
         self.consts = (self._popcount, self._nearest, self._paddle, self._frame_rows, self._grid_base,
                        self._start_scalars, self._tick, self._wave, self._start_grids, self._rows,
-                       self._zero_row, self.ramping)
+                       self._zero_row, self.ramping, *_word_tables(self._frame_rows))
 
     def state(self) -> tuple[torch.Tensor, ...]:
         return self.scalars, self.grids
@@ -113,7 +122,13 @@ class BatchedSpaceInvaders:
 
     def obs(self) -> torch.Tensor:
         """(N, 10, 10, 6) uint8, channels last."""
-        return self.render(self.consts, self.state())
+        n = self.num_envs
+        index = self.grids + self._grid_base
+        index[:, 0] += (self.scalars[:, WALL:WALL + 1] == RIGHT_WALL).long() << 10  # moving right
+        rows = self._frame_rows.index_select(0, index.view(-1)).view(n, 3, 10, 60)
+        out = (rows[:, 0] + rows[:, 1] + rows[:, 2]).view(n, 600)
+        out.scatter_(1, (9 * 60 + CANNON) + 6 * self.scalars[:, POS:POS + 1], 1)
+        return out.view(n, 10, 10, 6)
 
     # The rules as pure functions of the tables (`consts`) and the state: the eager methods
     # above call them, and the engine's fused step compiles them (`torch.compile`).
@@ -127,7 +142,7 @@ class BatchedSpaceInvaders:
     @staticmethod
     def advance(consts, state, action):
         """-> (state, reward float32 (N,), terminated bool (N,))."""
-        popcount, nearest, paddle, _, _, _, tick, wave, _, rows, zero_row, ramping = consts
+        popcount, nearest, paddle, _, _, _, tick, wave, _, rows, zero_row, ramping = consts[:12]
         pos, wall, interval, move_timer, shot_timer, cool, ramp, count = state[0].unbind(1)
         aliens, friendly, enemy = state[1].unbind(1)
         fire = (action == FIRE) & (cool == 0)
@@ -177,13 +192,13 @@ class BatchedSpaceInvaders:
 
     @staticmethod
     def render(consts, state):
-        """(N, 10, 10, 6) uint8, channels last."""
-        frame_rows, grid_base = consts[3], consts[4]
+        """`obs` for the compiled step: the same frame built from 4-byte words (a frame row is
+        15 int32 words), which the compiler turns into one gather-and-OR loop; the eager `obs`
+        gathers bytes, which compiles into a slow loop."""
+        frame_words, cannon_words, row9 = consts[12], consts[13], consts[14]
         scalars, grids = state
-        n = scalars.shape[0]
-        index = grids + grid_base
-        index[:, 0] += (scalars[:, WALL:WALL + 1] == RIGHT_WALL).long() << 10  # moving right
-        rows = frame_rows.index_select(0, index.view(-1)).view(n, 3, 10, 60)
-        out = (rows[:, 0] + rows[:, 1] + rows[:, 2]).view(n, 600)
-        out.scatter_(1, (9 * 60 + CANNON) + 6 * scalars[:, POS:POS + 1], 1)
-        return out.view(n, 10, 10, 6)
+        index = grids + consts[4]
+        right = (scalars[:, WALL] == RIGHT_WALL).long() << 10   # aliens moving right
+        words = frame_words[index[:, 0] + right[:, None]] | frame_words[index[:, 1]] | frame_words[index[:, 2]]
+        words = words | torch.where(row9, cannon_words[scalars[:, POS]][:, None, :], 0)
+        return words.view(torch.uint8).view(-1, 10, 10, 6)
