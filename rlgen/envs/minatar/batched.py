@@ -8,17 +8,16 @@ per-env RandomStates make (tests/test_minatar.py); the default source is a seede
 generator plus the levels' start draws.
 
 With `compile=True` the whole vector step (sticky actions, the game's rules, auto-reset and the
-frame) is one function of tensors compiled by `torch.compile` (inductor: a few fused loops
-instead of ~40 torch calls, each of which costs more than its arithmetic at 1,024 envs on a
-CPU). It is compiled once per game, env count and options in a process (seconds, on first use;
-needs a C compiler on a CPU) and gives the same numbers as the eager step (tests/test_minatar.py).
+frame) is one function of tensors compiled by inductor (compiled.py: a few fused loops instead
+of ~40 torch calls, each of which costs more than its arithmetic at 1,024 envs on a CPU). It is
+compiled once per game, env count and options in a process (seconds, on first use; needs a C
+compiler on a CPU) and gives the same numbers as the eager step (tests/test_minatar.py).
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from functools import cache
 from typing import Any, Protocol
 
 import gymnasium as gym
@@ -155,7 +154,7 @@ class BatchedMinAtar:
         self.compile = bool(compile)
         if self.compile and sys.byteorder != "little":
             raise ValueError("compile=True needs a little-endian machine (frames are built as words)")
-        # the options the compiled step specializes on (constants in its graph)
+        # the options the compiled step specializes on (constants of its graph)
         self._static = dict(game=type(game), p=self.sticky_action_prob, max_steps=self.max_episode_steps,
                             identity=self._identity)
         self._everyone = torch.ones(n, dtype=torch.bool, device=self.device)
@@ -170,7 +169,7 @@ class BatchedMinAtar:
             self.t = torch.zeros_like(self.t)
             new_level, start = self.draws.new_episodes(everyone)
             state, self.level, obs = self._compiled("restart_render")(
-                self.game.consts, self.game.state(), everyone, self.level, new_level, start)
+                self.game.state(), everyone, self.level, new_level, start)
             self.game.load(state)
             return obs
         self._new_episodes(everyone)
@@ -213,75 +212,29 @@ class BatchedMinAtar:
     def _compiled(self, name: str) -> Callable:
         fn = self._fns.get(name)
         if fn is None:
-            fn = self._fns[name] = compiled(name, **self._static)
+            from rlgen.envs.minatar.compiled import CompiledStep
+
+            fn = self._fns[name] = CompiledStep(name, self.game, self._static)
         return fn
 
     def _compiled_step(self, actions: torch.Tensor):
         a = actions.to(self.device, torch.long)
         u, game = self.draws.sticky(), self.game
-        head = (game.consts, game.state(), self.action_set, self.last_action, self.t, a, u)
+        head = (game.state(), self.action_set, self.last_action, self.t, a, u)
+        level = self.level
         if getattr(self.draws, "mask_free", False):
             new_level, start = self.draws.new_episodes(self._everyone)
-            state, self.last_action, self.t, self.level, obs, reward, terminated, truncated, level = (
-                self._compiled("whole_step")(*head, self.level, new_level, start))
+            state, self.last_action, self.t, self.level, obs, reward, terminated, truncated = (
+                self._compiled("whole_step")(*head, level, new_level, start))
             game.load(state)
             return obs, reward, terminated, truncated, level
         # draws that depend on which episodes ended (the tests' package draws): two calls
         state, self.last_action, self.t, reward, terminated, truncated, done = (
             self._compiled("until_ends")(*head))
-        level = self.level
         new_level, start = self.draws.new_episodes(done)
-        state, self.level, obs = self._compiled("restart_render")(
-            game.consts, state, done, level, new_level, start)
+        state, self.level, obs = self._compiled("restart_render")(state, done, level, new_level, start)
         game.load(state)
         return obs, reward, terminated, truncated, level
-
-
-# One vector step of `BatchedMinAtar` as functions of tensors, what `compiled` compiles:
-# `whole_step`, or `until_ends` then `restart_render` for draws that need to know which
-# episodes ended. The keyword-only options are constants of the compiled graph.
-
-def until_ends(consts, state, action_set, last_action, t, actions, u, *, game, p, max_steps, identity):
-    a = actions if identity else action_set[actions]
-    a = torch.where(u < p, last_action, a)
-    state, reward, terminated = game.advance(consts, state, a)
-    if max_steps:
-        t = t + 1
-        done = (t >= max_steps) | terminated
-        truncated = done & ~terminated
-        t = torch.where(done, 0, t)
-    else:
-        done, truncated = terminated, torch.zeros_like(terminated)
-    return state, a, t, reward, terminated, truncated, done
-
-
-def restart_render(consts, state, done, level, new_level, start, *, game, **_):
-    state = game.restart(consts, state, done, start)
-    return state, torch.where(done, new_level, level), game.render(consts, state)
-
-
-def whole_step(consts, state, action_set, last_action, t, actions, u, level, new_level, start, **static):
-    state, a, t, reward, terminated, truncated, done = until_ends(
-        consts, state, action_set, last_action, t, actions, u, **static)
-    state, new_level, obs = restart_render(consts, state, done, level, new_level, start, **static)
-    return state, a, t, new_level, obs, reward, terminated, truncated, level
-
-
-@cache
-def compiled(name: str, **static) -> Callable:
-    """The step function `name` with its options bound, compiled (once per process for each
-    set of options; torch.compile then specializes on the env count and device)."""
-    import torch._dynamo
-
-    fn = {"whole_step": whole_step, "until_ends": until_ends, "restart_render": restart_render}[name]
-    # Each env count is its own graph of the same code: allow more than dynamo's default 8
-    # before it falls back to eager.
-    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
-
-    def step(*args):
-        return fn(*args, **static)
-
-    return torch.compile(step, dynamic=False)
 
 
 class MinAtarVecEnv(gym.vector.VectorEnv):
