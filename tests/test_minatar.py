@@ -189,9 +189,10 @@ def test_compiled_step_matches_package(game):
 
 @needs_compiler
 @pytest.mark.parametrize("game", ["breakout", pytest.param("space_invaders", marks=pytest.mark.slow)])
-def test_compiled_vector_env_equals_eager(game):
+def test_compiled_vector_env_equals_eager(game, caplog):
     """The one-call compiled step (the vector env's own draws, truncation at 30 steps, a
-    minimal action set) gives the eager vector env's outputs exactly, resets included."""
+    minimal action set) gives the eager vector env's outputs exactly, resets included, and
+    was compiled by the direct inductor path, not the torch.compile fallback."""
     options = dict(max_episode_steps=30, minimal_action_set=True)
     envs = [make_env_spec(f"minatar:{game}", compile=c, **options) for c in (False, True)]
     eager, fused = (s.impl.make_batched(s, s.splits["train"].levels, 24, seed=5, as_tensors=True)
@@ -209,6 +210,7 @@ def test_compiled_vector_env_equals_eager(game):
             assert torch.equal(x[4]["level"], y[4]["level"])
             ends += int((x[2] | x[3]).sum())
         assert ends >= 24 * 4 and not y[0].requires_grad
+    assert not [r for r in caplog.records if "direct path failed" in r.getMessage()]
 
 
 # ---- the family: single envs, splits, options, the vector env, the CLI ----

@@ -166,7 +166,7 @@ class BatchedSpaceInvaders:
                              torch.where(move[:, None], sideways, aliens))
         # Hit by a bullet or an alien (before or after the aliens moved), or aliens landed.
         terminated = ((enemy[:, 9] | bottom | aliens[:, 9]) & cannon) != 0
-        terminated |= turn & (bottom != 0)
+        terminated = terminated | (turn & (bottom != 0))   # not |=: the compiled path functionalizes
 
         # The lowest alien of the occupied column nearest the cannon fires (there always is
         # one: a cleared wave is replaced before the step ends).
