@@ -164,8 +164,8 @@ class BatchedMinAtar:
         everyone = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
         self.last_action = torch.zeros_like(self.last_action)
         if self.compile:
-            # through the compiled restart, so the state stays ordinary tensors (an inference
-            # tensor from the eager path would make dynamo compile the step again)
+            # through the compiled restart: the state stays in the form the compiled step
+            # returns (ordinary tensors; the eager reset makes inference tensors)
             self.t = torch.zeros_like(self.t)
             new_level, start = self.draws.new_episodes(everyone)
             state, self.level, obs = self._compiled("restart_render")(
@@ -207,7 +207,6 @@ class BatchedMinAtar:
         level = self.level
         self._new_episodes(done)
         return self.game.obs(), reward, terminated, truncated, level
-
 
     def _compiled(self, name: str) -> Callable:
         fn = self._fns.get(name)
