@@ -8,7 +8,8 @@ starts. The keyword-only options are constants of the compiled graph.
 `CompiledStep` compiles one of them for one engine: traced once into an ATen graph
 (`make_fx`, functionalized) and compiled by inductor (`compile_fx_inner`: on a CPU a C++
 function with a few loops over the envs), then called directly. That skips torch.compile's
-per-call frame handling (about 25 µs a call here, a third of a 1,024-env Breakout step); the
+per-call frame handling (15-30 µs a call on the 2-core dev box, against a ~60 µs 1,024-env
+Breakout step; docs/benchmarks.md §6c); the
 price is that nothing re-checks the inputs but inductor's own size and stride asserts, so the
 graph is keyed by every input's shape, stride, dtype and device, and an assert failure
 recompiles. Where that path fails (another torch version), `torch.compile` is used.
