@@ -20,6 +20,16 @@ from rlgen.eval.evaluate import run_episodes  # noqa: E402
 from rlgen.policy import Policy  # noqa: E402
 from rlgen.registry import UnknownNameError, make_env_spec  # noqa: E402
 
+
+def _has_compiler() -> bool:
+    import shutil
+
+    return any(shutil.which(c) for c in ("cc", "gcc", "clang"))
+
+
+#: torch.compile (inductor) needs a C compiler on a CPU
+needs_compiler = pytest.mark.skipif(not _has_compiler(), reason="no C compiler for torch.compile")
+
 GAMES = {
     "breakout": (batched_breakout, batched_breakout.BatchedBreakout),
     "space_invaders": (batched_space_invaders, batched_space_invaders.BatchedSpaceInvaders),
@@ -90,7 +100,7 @@ def thin_wave(env, game, i: int, rng: np.random.Generator) -> None:
 
 
 def run_both(game: str, n: int, steps: int, sticky: float, seed: int = 0, inject: bool = False,
-             action_set: list[int] | None = None):
+             action_set: list[int] | None = None, compile: bool = False):
     """Step n package envs and the batched game on the same actions and draws, asserting equal
     observations, rewards and terminations at every step. Envs play uniformly at random, or
     the scripted player with 2% or 20% random actions; with `action_set` (a minimal set), all play
@@ -100,7 +110,8 @@ def run_both(game: str, n: int, steps: int, sticky: float, seed: int = 0, inject
     seeds = list(range(seed, seed + n))
     envs = package_envs(game, seeds, sticky)
     draws = PackageDraws([np.random.RandomState(s) for s in seeds], module)
-    engine = BatchedMinAtar(cls(n), draws, action_set or list(range(6)), sticky_action_prob=sticky)
+    engine = BatchedMinAtar(cls(n), draws, action_set or list(range(6)), sticky_action_prob=sticky,
+                            compile=compile)
     obs = engine.reset().numpy()
     rng = np.random.default_rng(seed + 1)
     eps = np.array([1.0, 0.2, 0.02])[np.arange(n) % 3] if action_set is None else np.ones(n)
@@ -154,11 +165,52 @@ def test_batched_minimal_action_set_matches_package(game):
     assert spec.make_vec_env("train", 2).single_action_space.n == len(minimal)
 
 
-def test_space_invaders_waves_and_ramp_match_package():
+@pytest.mark.parametrize("compile", [False, pytest.param(True, marks=[needs_compiler, pytest.mark.slow])])
+def test_space_invaders_waves_and_ramp_match_package(compile):
     """Thinned waves: cleared waves, respawns and the speed ramp, step for step."""
     episodes, total, _, ramp = run_both("space_invaders", n=12, steps=1500, sticky=0.1, seed=7,
-                                        inject=True)
+                                        inject=True, compile=compile)
     assert episodes >= 20 and total > 0 and ramp >= 1
+
+
+# ---- the compiled step (torch.compile): the same numbers as the eager one ----
+# Compiling costs seconds per graph, so only Breakout's one-call step is checked by default;
+# `-m slow` runs the rest (each game against the package, SpaceInvaders' waves above).
+
+@needs_compiler
+@pytest.mark.slow
+@pytest.mark.parametrize("game", list(GAMES))
+def test_compiled_step_matches_package(game):
+    """The compiled step (two calls: these draws need to know which episodes ended) against the
+    package, step for step, as the eager step above."""
+    episodes, total, _, _ = run_both(game, n=16, steps=1500, sticky=0.1, compile=True)
+    assert episodes >= 50 and total > 0
+
+
+@needs_compiler
+@pytest.mark.parametrize("game", ["breakout", pytest.param("space_invaders", marks=pytest.mark.slow)])
+def test_compiled_vector_env_equals_eager(game, caplog):
+    """The one-call compiled step (the vector env's own draws, truncation at 30 steps, a
+    minimal action set) gives the eager vector env's outputs exactly, resets included, and
+    was compiled by the direct inductor path, not the torch.compile fallback."""
+    options = dict(max_episode_steps=30, minimal_action_set=True)
+    envs = [make_env_spec(f"minatar:{game}", compile=c, **options) for c in (False, True)]
+    eager, fused = (s.impl.make_batched(s, s.splits["train"].levels, 24, seed=5, as_tensors=True)
+                    for s in envs)
+    for _ in range(2):   # a second reset goes through the compiled restart too
+        a, b = eager.reset(seed=5), fused.reset(seed=5)
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1]["level"], b[1]["level"])
+        rng = torch.Generator().manual_seed(0)
+        ends = 0
+        for _ in range(200):
+            act = torch.randint(envs[0].num_actions, (24,), generator=rng)
+            x, y = eager.step(act), fused.step(act)
+            for u, v in zip(x[:4], y[:4], strict=True):
+                assert u.dtype == v.dtype and torch.equal(u, v)
+            assert torch.equal(x[4]["level"], y[4]["level"])
+            ends += int((x[2] | x[3]).sum())
+        assert ends >= 24 * 4 and not y[0].requires_grad
+    assert not [r for r in caplog.records if "direct path failed" in r.getMessage()]
 
 
 # ---- the family: single envs, splits, options, the vector env, the CLI ----

@@ -5,7 +5,9 @@ env and rlgen's sync vector env of package envs, both one by one.
     OMP_NUM_THREADS=1 PYTHONPATH=$PWD python scripts/bench/minatar_batched.py --envs 1024
 
 Every case steps `--envs` envs on uniform random actions (all 6) with sticky actions 0.1 and
-auto-reset, and includes producing the observations. Cases are interleaved (_timing.py). On a
+auto-reset, and includes producing the observations. The batched cases run eager and, unless
+`--no-compile`, with the step compiled by torch.compile (`compile = true`; the compile time,
+paid once before timing, is printed apart). Cases are interleaved (_timing.py). On a
 shared machine wall-clock rates swing with the neighbours' load, so CPU-time rates (this
 process's CPU seconds) are reported too; ratios are taken within one run.
 `--compare-with DIR` instead times this checkout's batched step against another checkout's
@@ -103,8 +105,8 @@ def vec_rate(vec, steps: int, tensors: bool) -> tuple[float, float]:
     return steps * n / c.wall, steps * n / c.cpu
 
 
-def bench(game: str, n: int, steps: int, package_steps: int,
-          reps: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+def bench(game: str, n: int, steps: int, package_steps: int, reps: int,
+          compiled: bool = True) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """(wall-clock rates, CPU-time rates) per case."""
     spec = make_env_spec(f"minatar:{game}")
     levels = spec.splits["train"].levels
@@ -118,6 +120,15 @@ def bench(game: str, n: int, steps: int, package_steps: int,
         "batched, torch tensors out": lambda: vec_rate(batched, steps, True),
         "batched, numpy out": lambda: vec_rate(batched_np, steps, False),
     }
+    if compiled:
+        cspec = make_env_spec(f"minatar:{game}", compile=True)
+        fused = cspec.impl.make_batched(cspec, levels, n, seed=0, as_tensors=True)
+        fused_np = cspec.impl.make_batched(cspec, levels, n, seed=0)
+        with Clock() as c:  # compiles the step (reset and step graphs) before any timing
+            vec_rate(fused, 2, True)
+        print(f"compile time ({game}, {n} envs): {c.wall:.1f} s wall, {c.cpu:.1f} s CPU", flush=True)
+        runs["batched compiled, torch tensors out"] = lambda: vec_rate(fused, steps, True)
+        runs["batched compiled, numpy out"] = lambda: vec_rate(fused_np, steps, False)
     cpu: dict[str, list[float]] = {k: [] for k in runs}
 
     def timed(name):
@@ -218,6 +229,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=300, help="batched vector steps per repetition")
     p.add_argument("--package-steps", type=int, default=20, help="package steps per env per repetition")
     p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--no-compile", action="store_true", help="skip the torch.compile'd batched cases")
     p.add_argument("--random-returns", type=int, default=0, metavar="EPISODES")
     p.add_argument("--compare-with", type=Path, metavar="DIR",
                    help="time this checkout's batched step against DIR's (another checkout's root)")
@@ -234,12 +246,14 @@ def main() -> None:
           f"{torch.get_num_threads()}, load average {load_average()}")
     for game in args.games.split(","):
         print(f"\n## {game}, {args.envs} envs")
-        wall, cpu = bench(game, args.envs, args.steps, args.package_steps, args.reps)
+        wall, cpu = bench(game, args.envs, args.steps, args.package_steps, args.reps, not args.no_compile)
         for label, rates in (("wall clock", wall), ("CPU time", cpu)):
             print(f"\n{label}:")
             print(table(RATE_HEADER, rate_rows(rates, "package, one by one", "steps/s")))
-            ratio = median(rates["batched, torch tensors out"]) / median(rates["package, one by one"])
-            print(f"{label}: batched (tensors) / package one by one = {ratio:.1f}x")
+            for case in ("batched, torch tensors out", "batched compiled, torch tensors out"):
+                if case in rates:
+                    ratio = median(rates[case]) / median(rates["package, one by one"])
+                    print(f"{label}: {case} / package one by one = {ratio:.1f}x")
     print(f"\nload average after: {load_average()}")
 
 

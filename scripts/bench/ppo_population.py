@@ -39,20 +39,25 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="PPO config override (e.g. encoder.out_dim=64)")
+    p.add_argument("--env-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="env option for both cases (e.g. compile=true for MinAtar's compiled step)")
     args = p.parse_args()
     quiet_torch_threads(args.threads)
 
     from rlgen.agents.factory import make_agent
     from rlgen.agents.ppo_population import PopulationPPO
     from rlgen.config import parse_override
+    from rlgen.registry import make_env_spec
 
     overrides = {"num_envs": args.envs, "num_steps": args.steps, "epochs": 4, "minibatches": 4,
                  "objective": "talpo", **dict(parse_override(o) for o in args.set)}
     budget = args.envs * args.steps * args.updates
     agent_steps = budget * args.k
 
+    spec = make_env_spec(args.env, **dict(parse_override(o) for o in args.env_opt))
+
     def agents():
-        return [make_agent("ppo", args.env, overrides, seed=s, device="cpu") for s in range(args.k)]
+        return [make_agent("ppo", spec, overrides, seed=s, device="cpu") for s in range(args.k)]
 
     def population() -> float:
         members = agents()
@@ -67,10 +72,13 @@ def main() -> None:
             a.fit(None, budget, progress=False)
         return agent_steps / (time.perf_counter() - t)
 
-    population()  # warm-up (imports, allocator)
+    population()  # warm-up (imports, allocator, a compiled env step's K * n envs)
+    if args.env_opt:  # and a lone agent's n envs (compiled once per env count)
+        make_agent("ppo", spec, overrides, seed=0, device="cpu").fit(None, args.envs * args.steps, progress=False)
     rates = interleave({"sequential PPO.fit": sequential, "PopulationPPO": population}, args.reps)
     print(f"\n{args.env}, K={args.k}, {args.envs} envs x {args.steps} steps, {args.updates} updates "
-          f"per agent; {platform.node()}, {args.threads} torch threads, load {load_average()}, "
+          f"per agent; env options {args.env_opt or 'default'}; {platform.node()}, {args.threads} torch threads, "
+          f"load {load_average()}, "
           f"{dt.date.today()}")
     print(table(RATE_HEADER, rate_rows(rates, "sequential PPO.fit", "agent-steps/s")))
     print(f"population / sequential: {median(rates['PopulationPPO']) / median(rates['sequential PPO.fit']):.2f}x")

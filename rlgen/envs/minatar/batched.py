@@ -6,11 +6,18 @@ module adds what `minatar.Environment` and the vector env add around it. Random 
 from a draw source, so tests can feed the batched envs exactly the draws the package's
 per-env RandomStates make (tests/test_minatar.py); the default source is a seeded torch
 generator plus the levels' start draws.
+
+With `compile=True` the whole vector step (sticky actions, the game's rules, auto-reset and the
+frame) is one function of tensors compiled by inductor (compiled.py: a few fused loops instead
+of ~40 torch calls, each of which costs more than its arithmetic at 1,024 envs on a CPU). It is
+compiled once per game, env count and options in a process (seconds, on first use; needs a C
+compiler on a CPU) and gives the same numbers as the eager step (tests/test_minatar.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import gymnasium as gym
@@ -30,9 +37,23 @@ class BatchedGame(Protocol):
 
     def obs(self) -> torch.Tensor: ...
 
+    # The pure form, for the compiled step: the state as a tuple of tensors, and the rules as
+    # static functions of the game's tables (`consts`) and a state.
+    consts: tuple
+
+    def state(self) -> tuple[torch.Tensor, ...]: ...
+
+    def load(self, state: tuple[torch.Tensor, ...]) -> None: ...
+
+    advance: Callable   # (consts, state, action) -> (state, reward, terminated)
+    restart: Callable   # (consts, state, mask, start) -> state
+    render: Callable    # (consts, state) -> obs
+
 
 class Draws(Protocol):
-    """Random numbers for N envs, in the order the package draws them."""
+    """Random numbers for N envs, in the order the package draws them. A source whose
+    `new_episodes` ignores the mask (draws for every env) sets `mask_free = True`, so the
+    compiled step can take its draws before it knows which episodes end."""
 
     def sticky(self) -> torch.Tensor:
         """(N,) uniforms in [0, 1): one per env per step, as `Environment.act` draws."""
@@ -48,10 +69,12 @@ class LevelDraws:
     the picks turned into levels and starts, `block` steps at a time (a few kernels per block
     instead of a few per step)."""
 
+    mask_free = True
+
     def __init__(self, levels: Sequence[int], starts: Sequence[int], num_envs: int, seed: int,
                  device: torch.device, block: int = 64):
-        table = np.stack([np.asarray(levels, dtype=np.int64), np.asarray(starts, dtype=np.int64)], 1)
-        self.table = torch.as_tensor(table, device=device)
+        self.levels = torch.as_tensor(np.asarray(levels, dtype=np.int64), device=device)
+        self.starts = torch.as_tensor(np.asarray(starts, dtype=np.int64), device=device)
         self.num_envs, self.device, self.block = num_envs, device, block
         self.generator = torch.Generator(device=device)
         self.reseed(seed)
@@ -64,11 +87,12 @@ class LevelDraws:
     def _draw_uniforms(self) -> torch.Tensor:
         return torch.rand(self.block, self.num_envs, generator=self.generator, device=self.device)
 
-    def _draw_picks(self) -> torch.Tensor:
-        """(2, block, N): each step's levels and start draws."""
-        picks = torch.randint(len(self.table), (self.block * self.num_envs,), generator=self.generator,
+    def _draw_picks(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(block, N) levels and (block, N) start draws, one row per step."""
+        picks = torch.randint(len(self.levels), (self.block * self.num_envs,), generator=self.generator,
                               device=self.device)
-        return self.table.index_select(0, picks).T.contiguous().view(2, self.block, self.num_envs)
+        shape = (self.block, self.num_envs)
+        return self.levels.index_select(0, picks).view(shape), self.starts.index_select(0, picks).view(shape)
 
     def sticky(self) -> torch.Tensor:
         if self._u == self.block:
@@ -81,12 +105,14 @@ class LevelDraws:
         if self._p == self.block:
             self._picks, self._p = self._draw_picks(), 0
         self._p += 1
-        return self._picks[0, self._p - 1], self._picks[1, self._p - 1]
+        return self._picks[0][self._p - 1], self._picks[1][self._p - 1]
 
 
 class ConcatDraws:
     """The draws of several vector envs side by side (a population's envs stepped as one):
     each part keeps its own stream, so every env sees the draws it would see alone."""
+
+    mask_free = True
 
     def __init__(self, parts: Sequence[LevelDraws]):
         self.parts = list(parts)
@@ -109,10 +135,11 @@ class BatchedMinAtar:
     finished envs in the same step (their returned observation is the new episode's first).
 
     `actions` index `action_set` (the package's action indices). The previously executed action
-    carries over across auto-resets, as in the package; `reset()` sets it to 0 (a fresh env)."""
+    carries over across auto-resets, as in the package; `reset()` sets it to 0 (a fresh env).
+    `compile`: step through the compiled `whole_step` (see the module docstring)."""
 
     def __init__(self, game: BatchedGame, draws: Draws, action_set: Sequence[int],
-                 sticky_action_prob: float = 0.1, max_episode_steps: int = 0):
+                 sticky_action_prob: float = 0.1, max_episode_steps: int = 0, compile: bool = False):
         self.game, self.draws = game, draws
         self.device = game.device
         self.num_envs = game.num_envs
@@ -124,10 +151,27 @@ class BatchedMinAtar:
         self.last_action = torch.zeros(n, dtype=torch.long, device=self.device)
         self.level = torch.zeros(n, dtype=torch.long, device=self.device)
         self.t = torch.zeros(n, dtype=torch.long, device=self.device)
+        self.compile = bool(compile)
+        if self.compile and sys.byteorder != "little":
+            raise ValueError("compile=True needs a little-endian machine (frames are built as words)")
+        # the options the compiled step specializes on (constants of its graph)
+        self._static = dict(game=type(game), p=self.sticky_action_prob, max_steps=self.max_episode_steps,
+                            identity=self._identity)
+        self._everyone = torch.ones(n, dtype=torch.bool, device=self.device)
+        self._fns: dict[str, Callable] = {}
 
     def reset(self) -> torch.Tensor:
         everyone = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
         self.last_action = torch.zeros_like(self.last_action)
+        if self.compile:
+            # through the compiled restart: the state stays in the form the compiled step
+            # returns (ordinary tensors; the eager reset makes inference tensors)
+            self.t = torch.zeros_like(self.t)
+            new_level, start = self.draws.new_episodes(everyone)
+            state, self.level, obs = self._compiled("restart_render")(
+                self.game.state(), everyone, self.level, new_level, start)
+            self.game.load(state)
+            return obs
         self._new_episodes(everyone)
         return self.game.obs()
 
@@ -141,6 +185,8 @@ class BatchedMinAtar:
 
     def step(self, actions: torch.Tensor):
         """-> (obs, reward, terminated, truncated, level of the episode that ran this step)."""
+        if self.compile:
+            return self._compiled_step(actions)
         # Bookkeeping runs in inference mode (cheaper small calls); the observation, reward and
         # termination flags come back as ordinary tensors, the level (a label) as it is.
         with torch.inference_mode():
@@ -161,6 +207,33 @@ class BatchedMinAtar:
         level = self.level
         self._new_episodes(done)
         return self.game.obs(), reward, terminated, truncated, level
+
+    def _compiled(self, name: str) -> Callable:
+        fn = self._fns.get(name)
+        if fn is None:
+            from rlgen.envs.minatar.compiled import CompiledStep
+
+            fn = self._fns[name] = CompiledStep(name, self.game, self._static)
+        return fn
+
+    def _compiled_step(self, actions: torch.Tensor):
+        a = actions.to(self.device, torch.long)
+        u, game = self.draws.sticky(), self.game
+        head = (game.state(), self.action_set, self.last_action, self.t, a, u)
+        level = self.level
+        if getattr(self.draws, "mask_free", False):
+            new_level, start = self.draws.new_episodes(self._everyone)
+            state, self.last_action, self.t, self.level, obs, reward, terminated, truncated = (
+                self._compiled("whole_step")(*head, level, new_level, start))
+            game.load(state)
+            return obs, reward, terminated, truncated, level
+        # draws that depend on which episodes ended (the tests' package draws): two calls
+        state, self.last_action, self.t, reward, terminated, truncated, done = (
+            self._compiled("until_ends")(*head))
+        new_level, start = self.draws.new_episodes(done)
+        state, self.level, obs = self._compiled("restart_render")(state, done, level, new_level, start)
+        game.load(state)
+        return obs, reward, terminated, truncated, level
 
 
 class MinAtarVecEnv(gym.vector.VectorEnv):
@@ -194,13 +267,13 @@ class MinAtarVecEnv(gym.vector.VectorEnv):
         for e in envs:
             if (type(e.engine.game) is not type(first.game) or not isinstance(e.engine.draws, LevelDraws)
                     or e.engine.action_set.tolist() != first.action_set.tolist()
-                    or (e.engine.sticky_action_prob, e.engine.max_episode_steps, e.as_tensors)
-                    != (first.sticky_action_prob, first.max_episode_steps, envs[0].as_tensors)):
+                    or (e.engine.sticky_action_prob, e.engine.max_episode_steps, e.engine.compile, e.as_tensors)
+                    != (first.sticky_action_prob, first.max_episode_steps, first.compile, envs[0].as_tensors)):
                 raise ValueError("only envs of one game with the same options can be concatenated")
         total = sum(e.num_envs for e in envs)
         game = type(first.game)(total, first.device, ramping=getattr(first.game, "ramping", True))
         engine = BatchedMinAtar(game, ConcatDraws([e.engine.draws for e in envs]), first.action_set.tolist(),
-                                first.sticky_action_prob, first.max_episode_steps)
+                                first.sticky_action_prob, first.max_episode_steps, first.compile)
         return cls(engine, seed=[e._seed for e in envs], as_tensors=envs[0].as_tensors)
 
     def reset(self, *, seed: int | Sequence[int] | None = None, options: dict | None = None):

@@ -14,6 +14,11 @@ can: ball and paddle are one integer `kp = ball code * 80 + strike * 4 + 8 * pad
 the bricks (which only ever occupy rows 1-3) are bits 1-30 of another, and the step's table
 row is `KEYS * action + kp + 2 * (brick in the target cell) + (no bricks left)`, which gives the
 next `kp` with the paddle already moved.
+
+`advance`, `restart` and `render` are the same step, start and frame as pure functions of the
+state and the tables (`consts`), for the engine's fused step under `torch.compile`; the frame
+there is computed per cell as one int32 word (its 4 channel bytes) instead of a zero fill, a
+look-up and a scatter, which a compiler fuses into one loop.
 """
 
 from __future__ import annotations
@@ -141,6 +146,14 @@ def _sprites(kp) -> np.ndarray:
     return np.stack([kp // 320 * 4 + BALL, (90 + kp % 80 // 8) * 4 + PADDLE], -1)
 
 
+def _render_tables() -> tuple[np.ndarray, np.ndarray]:
+    """(cell ids 0-99, the brick bit of each cell, 31 (never set) outside rows 1-3), int32."""
+    cell = np.arange(100, dtype=np.int32)
+    row = cell // 10
+    bit = np.where((row >= 1) & (row <= 3), 1 + (row - 1) * 10 + cell % 10, NO_BRICK)
+    return cell, bit.astype(np.int32)
+
+
 class BatchedBreakout:
     """State: `kp` (ball and paddle) and `bricks`, (N,) int64 tensors (see the module
     docstring), and `sprites`, the (N, 3) frame offsets of trail, ball and paddle."""
@@ -160,6 +173,45 @@ class BatchedBreakout:
         self.kp = self._starts[0, 0].expand(num_envs).clone()
         self.sprites = self._starts[0, 1:].expand(num_envs, 3).clone()
         self.bricks = torch.full((num_envs,), ALL_BRICKS, dtype=torch.long, device=self.device)
+        cells, bits = (torch.as_tensor(x, device=self.device) for x in _render_tables())
+        self.consts = (self._cell, self._step, self._starts, cells, bits)
+
+    # ---- the pure form (the engine's compiled step) ----
+
+    def state(self) -> tuple[torch.Tensor, ...]:
+        return self.kp, self.bricks, self.sprites
+
+    def load(self, state: tuple[torch.Tensor, ...]) -> None:
+        self.kp, self.bricks, self.sprites = state
+
+    @staticmethod
+    def advance(consts, state, action):
+        """`step` as a function: -> (state, reward float32, terminated bool)."""
+        cell, step = consts[0], consts[1]
+        kp, bricks, _ = state
+        row = ((bricks >> cell[kp]) & 2) + kp + (bricks == 0).long() + action * KEYS
+        out = step[row]
+        return (out[:, 0], bricks + out[:, 3], out[:, 4:]), out[:, 1].float(), out[:, 2] != 0
+
+    @staticmethod
+    def restart(consts, state, mask, start):
+        """`reset` as a function."""
+        new = consts[2][start]
+        kp, bricks, sprites = state
+        return (torch.where(mask, new[:, 0], kp), torch.where(mask, ALL_BRICKS, bricks),
+                torch.where(mask[:, None], new[:, 1:], sprites))
+
+    @staticmethod
+    def render(consts, state):
+        """`obs` as a function: each cell's 4 channel bytes as one little-endian int32 word."""
+        cells, bits = consts[3], consts[4]
+        _, bricks, sprites = state
+        at = (sprites >> 2).int()    # the cells of trail, ball and paddle
+        word = (((bricks.int()[:, None] >> bits) & 1) << (8 * BRICK)
+                | (cells == at[:, 0:1]).int() << (8 * TRAIL)
+                | (cells == at[:, 1:2]).int() << (8 * BALL)
+                | (cells == at[:, 2:3]).int() << (8 * PADDLE))
+        return word.view(torch.uint8).view(-1, 10, 10, 4)
 
     def reset(self, mask: torch.Tensor, start: torch.Tensor) -> None:
         with torch.inference_mode():

@@ -60,6 +60,15 @@ def _tables() -> tuple[np.ndarray, ...]:
     return popcount, nearest.reshape(-1), paddle.reshape(-1), rows.reshape(4 * 1024, 60)
 
 
+def _word_tables(frame_rows: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """For `render`: the frame rows as (4096, 15) int32 words, the cannon's row-9 words per
+    column (10, 15), and a (10, 1) mask of row 9."""
+    cannon = torch.zeros(10, 60, dtype=torch.uint8, device=frame_rows.device)
+    cannon[torch.arange(10), 6 * torch.arange(10) + CANNON] = 1
+    row9 = (torch.arange(10, device=frame_rows.device) == 9)[:, None]
+    return frame_rows.view(torch.int32), cannon.view(torch.int32), row9
+
+
 def _any_row(grid: torch.Tensor) -> torch.Tensor:
     """Bitwise OR of the 10 rows: the occupied columns."""
     half = grid[:, :5] | grid[:, 5:]
@@ -92,23 +101,58 @@ class BatchedSpaceInvaders:
         self._zero_row = torch.zeros(num_envs, 1, dtype=torch.long, device=dev)
         self.scalars = self._start_scalars.expand(num_envs, 8).clone()
         self.grids = self._start_grids.expand(num_envs, 3, 10).clone()
+        self.consts = (self._popcount, self._nearest, self._paddle, self._frame_rows, self._grid_base,
+                       self._start_scalars, self._tick, self._wave, self._start_grids, self._rows,
+                       self._zero_row, self.ramping, *_word_tables(self._frame_rows))
+
+    def state(self) -> tuple[torch.Tensor, ...]:
+        return self.scalars, self.grids
+
+    def load(self, state: tuple[torch.Tensor, ...]) -> None:
+        self.scalars, self.grids = state
 
     def reset(self, mask: torch.Tensor, start: torch.Tensor) -> None:
-        self.scalars = torch.where(mask[:, None], self._start_scalars, self.scalars)
-        self.grids = torch.where(mask[:, None, None], self._start_grids, self.grids)
+        self.load(self.restart(self.consts, self.state(), mask, start))
 
     def step(self, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Package action indices (N,) -> (reward float32 (N,), terminated bool (N,))."""
-        pos, wall, interval, move_timer, shot_timer, cool, ramp, count = self.scalars.unbind(1)
-        aliens, friendly, enemy = self.grids.unbind(1)
+        state, reward, terminated = self.advance(self.consts, self.state(), action)
+        self.load(state)
+        return reward, terminated
+
+    def obs(self) -> torch.Tensor:
+        """(N, 10, 10, 6) uint8, channels last."""
+        n = self.num_envs
+        index = self.grids + self._grid_base
+        index[:, 0] += (self.scalars[:, WALL:WALL + 1] == RIGHT_WALL).long() << 10  # moving right
+        rows = self._frame_rows.index_select(0, index.view(-1)).view(n, 3, 10, 60)
+        out = (rows[:, 0] + rows[:, 1] + rows[:, 2]).view(n, 600)
+        out.scatter_(1, (9 * 60 + CANNON) + 6 * self.scalars[:, POS:POS + 1], 1)
+        return out.view(n, 10, 10, 6)
+
+    # The rules as pure functions of the tables (`consts`) and the state: the eager methods
+    # above call them, and the engine's fused step compiles them (`torch.compile`).
+
+    @staticmethod
+    def restart(consts, state, mask, start):
+        scalars, grids = state
+        return (torch.where(mask[:, None], consts[5], scalars),
+                torch.where(mask[:, None, None], consts[8], grids))
+
+    @staticmethod
+    def advance(consts, state, action):
+        """-> (state, reward float32 (N,), terminated bool (N,))."""
+        popcount, nearest, paddle, _, _, _, tick, wave, _, rows, zero_row, ramping = consts[:12]
+        pos, wall, interval, move_timer, shot_timer, cool, ramp, count = state[0].unbind(1)
+        aliens, friendly, enemy = state[1].unbind(1)
         fire = (action == FIRE) & (cool == 0)
-        pos = self._paddle.index_select(0, action * 10 + pos)
+        pos = paddle.index_select(0, action * 10 + pos)
         cool = torch.where(fire, SHOT_COOL_DOWN, cool)
         cannon = 1 << pos
         # Bullets move. A new friendly bullet starts in row 9 and moves to row 8 at once (row 9
         # of the friendly grid is always empty between steps).
-        friendly = torch.cat([friendly[:, 1:9], (cannon * fire)[:, None], self._zero_row], 1)
-        enemy = torch.cat([self._zero_row, enemy[:, :9]], 1)
+        friendly = torch.cat([friendly[:, 1:9], (cannon * fire)[:, None], zero_row], 1)
+        enemy = torch.cat([zero_row, enemy[:, :9]], 1)
         bottom = aliens[:, 9]
 
         move = move_timer == 0
@@ -122,37 +166,39 @@ class BatchedSpaceInvaders:
                              torch.where(move[:, None], sideways, aliens))
         # Hit by a bullet or an alien (before or after the aliens moved), or aliens landed.
         terminated = ((enemy[:, 9] | bottom | aliens[:, 9]) & cannon) != 0
-        terminated |= turn & (bottom != 0)
+        terminated = terminated | (turn & (bottom != 0))   # not |=: the compiled path functionalizes
 
         # The lowest alien of the occupied column nearest the cannon fires (there always is
         # one: a cleared wave is replaced before the step ends).
         shoot = shot_timer == 0
         shot_timer = torch.where(shoot, ENEMY_SHOT_INTERVAL, shot_timer)
-        col = self._nearest.index_select(0, _any_row(aliens) * 10 + pos)
-        row = (((aliens >> col[:, None]) & 1) * self._rows).amax(1, keepdim=True)
+        col = nearest.index_select(0, _any_row(aliens) * 10 + pos)
+        row = (((aliens >> col[:, None]) & 1) * rows).amax(1, keepdim=True)
         enemy.scatter_(1, row, enemy.gather(1, row) | (shoot.long() << col)[:, None])
 
         kill = aliens & friendly
-        killed = self._popcount.index_select(0, kill.view(-1)).view(-1, 10).sum(1)
+        killed = popcount.index_select(0, kill.view(-1)).view(-1, 10).sum(1)
         aliens, friendly = aliens ^ kill, friendly ^ kill
         count = count - killed
         cleared = count == 0
-        if self.ramping:
+        if ramping:
             faster = (cleared & (interval > 6)).long()
             interval, ramp = interval - faster, ramp + faster
-        aliens = torch.where(cleared[:, None], self._wave, aliens)
+        aliens = torch.where(cleared[:, None], wave, aliens)
         count = torch.where(cleared, 24, count)
-        self.scalars = torch.stack([pos, wall, interval, move_timer, shot_timer,
-                                    (cool - 1).clamp(min=0), ramp, count], 1) - self._tick
-        self.grids = torch.stack([aliens, friendly, enemy], 1)
-        return killed.float(), terminated
+        scalars = torch.stack([pos, wall, interval, move_timer, shot_timer,
+                               (cool - 1).clamp(min=0), ramp, count], 1) - tick
+        return (scalars, torch.stack([aliens, friendly, enemy], 1)), killed.float(), terminated
 
-    def obs(self) -> torch.Tensor:
-        """(N, 10, 10, 6) uint8, channels last."""
-        n = self.num_envs
-        index = self.grids + self._grid_base
-        index[:, 0] += (self.scalars[:, WALL:WALL + 1] == RIGHT_WALL).long() << 10  # moving right
-        rows = self._frame_rows.index_select(0, index.view(-1)).view(n, 3, 10, 60)
-        out = (rows[:, 0] + rows[:, 1] + rows[:, 2]).view(n, 600)
-        out.scatter_(1, (9 * 60 + CANNON) + 6 * self.scalars[:, POS:POS + 1], 1)
-        return out.view(n, 10, 10, 6)
+    @staticmethod
+    def render(consts, state):
+        """`obs` for the compiled step: the same frame built from 4-byte words (a frame row is
+        15 int32 words), which the compiler turns into one gather-and-OR loop; the eager `obs`
+        gathers bytes, which compiles into a slow loop."""
+        frame_words, cannon_words, row9 = consts[12], consts[13], consts[14]
+        scalars, grids = state
+        index = grids + consts[4]
+        right = (scalars[:, WALL] == RIGHT_WALL).long() << 10   # aliens moving right
+        words = frame_words[index[:, 0] + right[:, None]] | frame_words[index[:, 1]] | frame_words[index[:, 2]]
+        words = words | torch.where(row9, cannon_words[scalars[:, POS]][:, None, :], 0)
+        return words.view(torch.uint8).view(-1, 10, 10, 6)

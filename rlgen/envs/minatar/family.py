@@ -60,6 +60,8 @@ class MinAtarFamily(EnvFamily):
             raise ValueError(f"sticky_action_prob must be in [0, 1], got {options['sticky_action_prob']}")
         if options["vector"] not in VECTOR_MODES:
             raise ValueError(f"vector must be one of {VECTOR_MODES}, got {options['vector']!r}")
+        if not isinstance(options["compile"], bool):
+            raise ValueError(f"compile must be true or false, got {options['compile']!r}")
         if int(options["max_episode_steps"]) < 0:
             raise ValueError("max_episode_steps must be >= 0 (0: no limit)")
 
@@ -109,7 +111,8 @@ class MinAtarFamily(EnvFamily):
         starts = start_draws(module_name, tuple(levels))
         draws = LevelDraws(levels, starts, num_envs, seed, torch.device(device))
         engine = BatchedMinAtar(game, draws, action_set(spec.task, kw["minimal_action_set"]),
-                                kw["sticky_action_prob"], kw["max_episode_steps"])
+                                kw["sticky_action_prob"], kw["max_episode_steps"],
+                                compile=bool(spec.options["compile"]))
         return MinAtarVecEnv(engine, seed=seed, as_tensors=as_tensors)
 
     def make_encoder(self, spec: EnvSpec, **kwargs: Any):
