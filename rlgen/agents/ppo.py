@@ -201,6 +201,20 @@ class EpisodeStats:
         return out
 
 
+def allocate_buffers(rollout, t: int, n: int, device: torch.device) -> None:
+    """A rollout's (T, n) buffers, shaped after its `next_obs`; shared by `Rollout` and the
+    population's rollout (n = K members × their envs)."""
+    rollout.obs = tree.zeros_buffer(rollout.next_obs, t)
+    rollout.actions = torch.zeros((t, n), dtype=torch.long, device=device)
+    rollout.logprobs = torch.zeros((t, n), device=device)
+    rollout.rewards = torch.zeros((t, n), device=device)
+    rollout.dones = torch.zeros((t, n), device=device)
+    rollout.values = torch.zeros((t, n), device=device)
+    rollout.next_done = torch.zeros(n, device=device)
+    rollout.episode_return = np.zeros(n)
+    rollout.episode_shaped = np.zeros(n)
+
+
 class Rollout:
     """The rollout phase: `num_steps` steps of every training env, stored on the device.
 
@@ -213,16 +227,7 @@ class Rollout:
         self.shaped = bool(applied_wrappers(cfg))
         obs_np, _ = envs.reset(seed=seed)
         self.next_obs = tree.to_tensor(obs_np, device)
-        n, t = cfg.num_envs, cfg.num_steps
-        self.obs = tree.zeros_buffer(self.next_obs, t)
-        self.actions = torch.zeros((t, n), dtype=torch.long, device=device)
-        self.logprobs = torch.zeros((t, n), device=device)
-        self.rewards = torch.zeros((t, n), device=device)
-        self.dones = torch.zeros((t, n), device=device)
-        self.values = torch.zeros((t, n), device=device)
-        self.next_done = torch.zeros(n, device=device)
-        self.episode_return = np.zeros(n)
-        self.episode_shaped = np.zeros(n)
+        allocate_buffers(self, cfg.num_steps, cfg.num_envs, device)
 
     def collect(self, normalizer: ReturnNormalizer | None) -> EpisodeStats:
         agent = self.agent

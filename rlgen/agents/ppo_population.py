@@ -30,6 +30,7 @@ from rlgen.agents.ppo import (
     PPO,
     EpisodeStats,
     ReturnNormalizer,
+    allocate_buffers,
     gae,
     minibatch_from_logits,
     ppo_loss,
@@ -59,16 +60,7 @@ class PopulationRollout:
             self.envs, self.parts = None, parts
             obs_np = _concat_trees([p.reset(seed=s)[0] for p, s in zip(parts, seeds, strict=True)])
         self.next_obs = tree.to_tensor(obs_np, device)
-        t, total = cfg.num_steps, self.k * self.n
-        self.obs = tree.zeros_buffer(self.next_obs, t)
-        self.actions = torch.zeros((t, total), dtype=torch.long, device=device)
-        self.logprobs = torch.zeros((t, total), device=device)
-        self.rewards = torch.zeros((t, total), device=device)
-        self.dones = torch.zeros((t, total), device=device)
-        self.values = torch.zeros((t, total), device=device)
-        self.next_done = torch.zeros(total, device=device)
-        self.episode_return = np.zeros(total)
-        self.episode_shaped = np.zeros(total)
+        allocate_buffers(self, cfg.num_steps, self.k * self.n, device)
         self.generators = [a.generator for a in agents]
 
     def members_obs(self, obs=None):
