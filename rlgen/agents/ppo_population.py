@@ -108,9 +108,8 @@ class PopulationRollout:
 
 
 def _concat_trees(trees):
-    if isinstance(trees[0], dict):
-        return {key: _concat_trees([t[key] for t in trees]) for key in trees[0]}
-    return np.concatenate(trees)
+    """Matching observation trees (members' vector envs) concatenated along the env axis."""
+    return tree.map_tree(lambda *xs: np.concatenate(xs), *trees)
 
 
 class PopulationPPO:
