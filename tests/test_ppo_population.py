@@ -64,3 +64,28 @@ def test_members_on_one_concatenated_minatar_env_learn_as_alone():
             assert torch.allclose(pa, pb, atol=1e-6, rtol=0)
         assert rb.metrics.get("train/episode_return") == ra.metrics.get("train/episode_return")
         assert rb.metrics["loss/policy"] == pytest.approx(ra.metrics["loss/policy"], rel=1e-4, abs=1e-6)
+
+
+def test_last_episode_return_outlives_a_rollout_that_ends_no_episode():
+    """Goldie et al.'s fitness: each env's last finished episode, even when the final rollout
+    ends none (long episodes, short rollouts), the case where the per-rollout mean is absent."""
+    from rlgen.registry import make_env_spec
+    from rlgen.runs import NullRun
+
+    spec = make_env_spec("toy:identity", episode_length=12)
+    cfg = {**TINY, "num_steps": 8, "objective": "clip"}
+    # 4 updates of 4 envs x 8 steps: episodes end on steps 12 and 24 (updates 2 and 3), none in
+    # update 4
+    run = NullRun(keep_history=True)
+    make_agent("ppo", spec, cfg, seed=2, device="cpu").fit(run, 128, progress=False)
+    ended = [h["train/episode_return"] for h in run.history if "train/episode_return" in h]
+    assert len(ended) == 2 and "train/episode_return" not in run.history[-1]
+    # every env finished its second episode in update 3: the mean of those is what stays
+    assert run.history[-1]["train/last_episode_return"] == pytest.approx(ended[1])
+    assert run.history[1]["train/last_episode_return"] == pytest.approx(ended[0])
+    assert "train/last_episode_return" not in run.history[0]
+    # a population member keeps the same value
+    member = make_agent("ppo", spec, cfg, seed=2, device="cpu")
+    result = PopulationPPO([member, make_agent("ppo", spec, cfg, seed=3, device="cpu")]).fit(128)[0]
+    assert result.metrics["train/last_episode_return"] == run.history[-1]["train/last_episode_return"]
+    assert "train/episode_return" not in result.metrics

@@ -213,6 +213,17 @@ def allocate_buffers(rollout, t: int, n: int, device: torch.device) -> None:
     rollout.next_done = torch.zeros(n, device=device)
     rollout.episode_return = np.zeros(n)
     rollout.episode_shaped = np.zeros(n)
+    # each env's last finished episode's extrinsic return, kept across rollouts (NaN before one
+    # ends): Goldie et al.'s LPO fitness reads this, so a lifetime whose last rollout ends no
+    # episode still has a score
+    rollout.last_return = np.full(n, np.nan)
+
+
+def last_episode_logs(last_return: np.ndarray) -> dict[str, float]:
+    """`train/last_episode_return`: the mean over envs of their last finished episode's return
+    (envs with none yet left out; absent while no env has finished one)."""
+    finished = last_return[np.isfinite(last_return)]
+    return {"train/last_episode_return": float(finished.mean())} if len(finished) else {}
 
 
 class Rollout:
@@ -254,6 +265,7 @@ class Rollout:
         self.episode_shaped += rew
         stats.returns.extend(self.episode_return[done].tolist())
         stats.shaped_returns.extend(self.episode_shaped[done].tolist())
+        self.last_return[done] = self.episode_return[done]
         self.episode_return[done], self.episode_shaped[done] = 0.0, 0.0
         if normalizer is not None:
             rew = normalizer(rew, done)
@@ -336,6 +348,7 @@ class PPO(Agent):
                 elapsed = time.time() - t0
                 logs["perf/steps_per_s"] = batch / elapsed
                 logs.update(episodes.logs())
+                logs.update(last_episode_logs(rollout.last_return))
                 run.log(self.global_step, logs)
                 bar.update(batch)
                 if episodes.returns:

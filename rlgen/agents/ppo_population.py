@@ -32,6 +32,7 @@ from rlgen.agents.ppo import (
     ReturnNormalizer,
     allocate_buffers,
     gae,
+    last_episode_logs,
     minibatch_from_logits,
     ppo_loss,
     sample_actions,
@@ -95,6 +96,7 @@ class PopulationRollout:
                                       self.episode_shaped[ended].tolist(), strict=True):
                 stats[i // self.n].returns.append(ret)
                 stats[i // self.n].shaped_returns.append(shaped)
+            self.last_return[done] = self.episode_return[done]
             self.episode_return[done], self.episode_shaped[done] = 0.0, 0.0
         if normalizer is not None:
             rew = normalizer(rew.reshape(self.k, self.n), done.reshape(self.k, self.n)).reshape(-1)
@@ -214,8 +216,10 @@ class PopulationPPO:
                 values = {k: v.detach().tolist() for k, v in parts.items()}
                 logs = [{k: float(v[i]) for k, v in values.items()} for i in range(k_agents)]
                 self.update += 1
+                last = rollout.last_return.reshape(k_agents, cfg.num_envs)
                 for i, s in enumerate(stats):
                     logs[i].update(s.logs())
+                    logs[i].update(last_episode_logs(last[i]))
                 bar.update()
         finally:
             bar.close()

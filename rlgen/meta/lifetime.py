@@ -40,7 +40,7 @@ def build(lifetime: Lifetime):
 
 
 def run_lifetime(lifetime: Lifetime) -> float:
-    """Train, then return the normalized final return (NaN if no episode ended)."""
+    """Train, then return the normalized final return (NaN if no training episode ended)."""
     agent = build(lifetime)
     return _score(lifetime, agent, agent.fit(None, lifetime.horizon, progress=False))
 
@@ -77,8 +77,8 @@ def _score(lifetime: Lifetime, agent, result) -> float:
         records = run_episodes(agent.policy(seed=lifetime.seed), agent.spec, "test",
                                lifetime.eval_episodes, seed=lifetime.seed, progress=False)
         raw = float(np.mean([r["return"] for r in records]))
-    else:
-        raw = result.metrics.get("train/episode_return", math.nan)
+    else:  # Goldie et al.'s fitness: each env's last finished episode at the final update
+        raw = result.metrics.get("train/last_episode_return", math.nan)
     return float(agent.spec.normalize(raw))
 
 
