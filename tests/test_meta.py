@@ -143,3 +143,15 @@ def test_local_worker_processes_score_as_in_process():
     with make_backend("local", BackendOptions(workers=2)) as backend:
         there = evaluate_population(backend, 2, lives, batched=False)
     assert there == pytest.approx(here, abs=1e-6)
+
+
+def test_run_overrides_reach_only_held_out_envs_of_the_meta_train_family():
+    from rlgen.meta.splits import MetaSplit
+    from rlgen.meta.test import lifetime_overrides
+
+    cfg = {"envs": ["minatar:space_invaders"], "overrides": {"num_envs": 16, "lr": 2e-3}}
+    split = MetaSplit("s", (("minatar:space_invaders", 64),),
+                      (("minatar:breakout", 32), ("procgen:coinrun", 4)), 2, 2,
+                      {"procgen:coinrun": {"num_envs": 8}, "minatar:breakout": {"lr": 1e-3}})
+    assert lifetime_overrides(cfg, split, "minatar:breakout") == {"num_envs": 16, "lr": 1e-3}
+    assert lifetime_overrides(cfg, split, "procgen:coinrun") == {"num_envs": 8}

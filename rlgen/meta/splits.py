@@ -3,7 +3,8 @@
 horizon are held out. The meta-train pairs are never among the meta-test pairs.
 
 `[meta_test.overrides."<env>"]` tables hold agent config for one held-out env (e.g. a smaller
-PPO batch for Procgen on a CPU); they apply on top of the meta-training run's overrides."""
+PPO batch for Procgen on a CPU); they apply on top of the meta-training run's overrides, which
+reach only held-out envs of a meta-train env's family (`rlgen.meta.test.lifetime_overrides`)."""
 
 from __future__ import annotations
 

@@ -86,10 +86,19 @@ def meta_test(path: str | Path, baselines: Sequence[str] = ("ppo", "dpo"),
     return report
 
 
+def lifetime_overrides(cfg: dict[str, Any], meta_split: MetaSplit, env: str) -> dict[str, Any]:
+    """Agent config of a held-out env's lifetimes: the meta-training run's inner-PPO overrides
+    where the env is of a meta-train env's family (they were chosen for that family: a MinAtar
+    batch and lr say nothing about Procgen), then the split's own overrides for the env."""
+    train_families = {e.split(":")[0] for e in cfg["envs"]}
+    base = cfg.get("overrides", {}) if env.split(":")[0] in train_families else {}
+    return {**base, **meta_split.overrides.get(env, {})}
+
+
 def _run_groups(runner, groups, methods, cfg, meta_split, episodes, results_path, done, bar) -> None:
     for (method, env, horizon), group_seeds in groups.items():
         lives = [Lifetime(env=env, horizon=horizon, seed=10_000 + s, objective=methods[method],
-                          overrides={**cfg.get("overrides", {}), **meta_split.overrides.get(env, {})},
+                          overrides=lifetime_overrides(cfg, meta_split, env),
                           eval_episodes=episodes, device=str(cfg.get("device", "cpu")))
                  for s in group_seeds]
         train = run_lifetimes if cfg.get("batched", True) else run_sequentially
