@@ -219,6 +219,39 @@ def allocate_buffers(rollout, t: int, n: int, device: torch.device) -> None:
     rollout.last_return = np.full(n, np.nan)
 
 
+def store_policy_step(rollout, step: int, logits: torch.Tensor, value: torch.Tensor,
+                      generator: torch.Generator | Sequence[torch.Generator]) -> torch.Tensor:
+    """The first half of a rollout step, shared by `Rollout` and the population's rollout:
+    store the observation and done flags, sample and store the actions, log-probs and values.
+    Returns the actions for the envs."""
+    tree.store(rollout.obs, step, rollout.next_obs)
+    rollout.dones[step] = rollout.next_done
+    action, logprob = sample_actions(logits, generator)
+    rollout.actions[step], rollout.logprobs[step] = action, logprob
+    rollout.values[step] = value.reshape(-1).float()
+    return action
+
+
+def store_env_step(rollout, step: int, obs_np, rew: np.ndarray, extrinsic: np.ndarray,
+                   done: np.ndarray, normalize) -> tuple[np.ndarray, list[float], list[float]]:
+    """The second half: add the rewards to the running episode returns, store the (normalized)
+    rewards and the next observation. Returns the envs whose episode ended with their extrinsic
+    and shaped returns; each env's last finished return stays in `last_return`."""
+    rollout.episode_return += extrinsic
+    rollout.episode_shaped += rew
+    ended = np.flatnonzero(done)
+    returns, shaped = rollout.episode_return[ended].tolist(), rollout.episode_shaped[ended].tolist()
+    rollout.last_return[ended] = rollout.episode_return[ended]
+    rollout.episode_return[ended], rollout.episode_shaped[ended] = 0.0, 0.0
+    if normalize is not None:
+        rew = normalize(rew, done)
+    device = rollout.rewards.device
+    rollout.rewards[step] = torch.as_tensor(rew, dtype=torch.float32, device=device)
+    rollout.next_obs = tree.to_tensor(obs_np, device)
+    rollout.next_done = torch.as_tensor(done, dtype=torch.float32, device=device)
+    return ended, returns, shaped
+
+
 def last_episode_logs(last_return: np.ndarray) -> dict[str, float]:
     """`train/last_episode_return`: the mean over envs of their last finished episode's return
     (envs with none yet left out; absent while no env has finished one)."""
@@ -253,25 +286,12 @@ class Rollout:
                normalizer: ReturnNormalizer | None, stats: EpisodeStats) -> None:
         """Step `step` of the rollout, given the network's output on `next_obs`: sample the
         actions, step the envs, and store everything."""
-        device = self.agent.device
-        tree.store(self.obs, step, self.next_obs)
-        self.dones[step] = self.next_done
-        action, logprob = sample_actions(logits, self.agent.generator)
-        self.actions[step], self.logprobs[step] = action, logprob
-        self.values[step] = value.float()
+        action = store_policy_step(self, step, logits, value, self.agent.generator)
         obs_np, rew, term, trunc, info = self.envs.step(action.cpu().numpy())
-        done = term | trunc
-        self.episode_return += extrinsic_rewards(rew, info)
-        self.episode_shaped += rew
-        stats.returns.extend(self.episode_return[done].tolist())
-        stats.shaped_returns.extend(self.episode_shaped[done].tolist())
-        self.last_return[done] = self.episode_return[done]
-        self.episode_return[done], self.episode_shaped[done] = 0.0, 0.0
-        if normalizer is not None:
-            rew = normalizer(rew, done)
-        self.rewards[step] = torch.as_tensor(rew, dtype=torch.float32, device=device)
-        self.next_obs = tree.to_tensor(obs_np, device)
-        self.next_done = torch.as_tensor(done, dtype=torch.float32, device=device)
+        _, returns, shaped = store_env_step(self, step, obs_np, rew, extrinsic_rewards(rew, info),
+                                            term | trunc, normalizer)
+        stats.returns.extend(returns)
+        stats.shaped_returns.extend(shaped)
 
 
 class PPO(Agent):

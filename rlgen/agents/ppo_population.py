@@ -35,7 +35,8 @@ from rlgen.agents.ppo import (
     last_episode_logs,
     minibatch_from_logits,
     ppo_loss,
-    sample_actions,
+    store_env_step,
+    store_policy_step,
 )
 from rlgen.envs.wrappers import applied_wrappers, extrinsic_rewards
 from rlgen.runs import FitResult
@@ -81,28 +82,17 @@ class PopulationRollout:
     def record(self, step: int, logits: torch.Tensor, value: torch.Tensor,
                normalizer: ReturnNormalizer | None, stats: list[EpisodeStats]) -> None:
         """As `Rollout.record`, for all members at once: `logits` (K, n, A), `value` (K, n)."""
-        tree.store(self.obs, step, self.next_obs)
-        self.dones[step] = self.next_done
-        action, logprob = sample_actions(logits, self.generators)
-        self.actions[step], self.logprobs[step] = action, logprob
-        self.values[step] = value.reshape(-1).float()
+        action = store_policy_step(self, step, logits, value, self.generators)
         obs_np, rew, term, trunc, extrinsic = self._step(action.cpu().numpy())
-        done = term | trunc
-        self.episode_return += extrinsic
-        self.episode_shaped += rew
-        ended = np.flatnonzero(done)
-        if len(ended):
-            for i, ret, shaped in zip(ended.tolist(), self.episode_return[ended].tolist(),
-                                      self.episode_shaped[ended].tolist(), strict=True):
-                stats[i // self.n].returns.append(ret)
-                stats[i // self.n].shaped_returns.append(shaped)
-            self.last_return[done] = self.episode_return[done]
-            self.episode_return[done], self.episode_shaped[done] = 0.0, 0.0
-        if normalizer is not None:
-            rew = normalizer(rew.reshape(self.k, self.n), done.reshape(self.k, self.n)).reshape(-1)
-        self.rewards[step] = torch.as_tensor(rew, dtype=torch.float32, device=self.device)
-        self.next_obs = tree.to_tensor(obs_np, self.device)
-        self.next_done = torch.as_tensor(done, dtype=torch.float32, device=self.device)
+
+        def normalize(r, d):  # one normalizer per member, over its own envs
+            return normalizer(r.reshape(self.k, self.n), d.reshape(self.k, self.n)).reshape(-1)
+
+        ended, returns, shaped = store_env_step(self, step, obs_np, rew, extrinsic, term | trunc,
+                                                None if normalizer is None else normalize)
+        for i, ret, sh in zip(ended.tolist(), returns, shaped, strict=True):
+            stats[i // self.n].returns.append(ret)
+            stats[i // self.n].shaped_returns.append(sh)
 
     def close(self) -> None:
         for env in [self.envs] if self.envs is not None else self.parts:
