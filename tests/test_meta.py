@@ -107,6 +107,9 @@ def test_meta_train_then_meta_test_round_trip(tmp_path, split_file, capsys):
     (["--env", "minatar:breakot"], "did you mean 'breakout'"),
     (["--objective", "lpo", "--set", "objective=talpo"], "from --objective, not --set"),
     (["--device", "tpu9"], "unknown device"),
+    (["--es", "sigmaa=0.1"], "did you mean 'sigma'"),
+    (["--es", "population=8"], "--population"),
+    (["--es", "sigma=abc"], "must be a number"),
 ])
 def test_meta_train_bad_input_is_one_line(tmp_path, split_file, capsys, args, message):
     base = ["meta-train", "--env", "toy:identity", "--horizon", "256", "--population", "4",
@@ -116,6 +119,39 @@ def test_meta_train_bad_input_is_one_line(tmp_path, split_file, capsys, args, me
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("rlgen: error:") and message in err[0].lower()
     assert not (tmp_path / "runs").exists()
+
+
+def _one_line_error(capsys, argv, message):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("rlgen: error:") and message in err[0].lower(), err
+
+
+def test_a_held_out_horizon_below_one_batch_is_refused_before_meta_training(tmp_path, capsys):
+    split = tmp_path / "meta-short.toml"
+    split.write_text('[meta_test]\nenvs = ["toy:identity"]\nhorizons = [0.5, 2]\n')
+    out = tmp_path / "runs" / "x"
+    _one_line_error(capsys, ["meta-train", "--env", "toy:identity", "--horizon", "128",
+                             "--population", "2", "--generations", "1", "--out", str(out),
+                             "--meta-split", str(split), "--quiet", "--set=num_envs=4",
+                             "--set=num_steps=32"], "smaller than one ppo batch")
+    assert not out.exists()
+
+
+def test_meta_test_bad_input_is_one_line_before_any_lifetime(tmp_path, split_file, capsys):
+    from rlgen.agents.drift import LPO
+
+    run = meta_train(_request(tmp_path / "m", split_file, generations=1))
+    wrong = tmp_path / "wrong.pt"  # LPO's 8-feature weights saved as TA-LPO's 16
+    torch.save({"objective": "talpo", "state_dict": LPO().state_dict()}, wrong)
+    short = tmp_path / "meta-short.toml"
+    short.write_text('[meta_test]\nenvs = ["toy:identity"]\nhorizons = [0.25]\n')
+    base = ["meta-test", str(run.path), "--quiet"]
+    _one_line_error(capsys, [*base, "--extra", f"lpo={wrong}"], "does not fit 'talpo'")
+    _one_line_error(capsys, [*base, "--extra", f"ppo={run.path / 'objective.pt'}"], "already a method")
+    _one_line_error(capsys, [*base, "--split", str(short)], "smaller than one ppo batch")
+    _one_line_error(capsys, [*base, "--baselines", "ppo,dop"], "did you mean 'dpo'")
+    assert not (run.path / "meta-test").exists()
 
 
 def test_batched_and_sequential_lifetimes_score_alike(tmp_path, split_file):

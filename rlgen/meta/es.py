@@ -34,6 +34,26 @@ class ESConfig:
         if self.sigma <= 0 or self.lr <= 0:
             raise ValueError("ES sigma and lr must be positive")
 
+    @classmethod
+    def build(cls, population: int, settings: dict[str, Any]) -> ESConfig:
+        """From `--es KEY=VALUE` settings: unknown keys get a did-you-mean, values must be
+        numbers, and the population comes from its own flag only."""
+        from dataclasses import fields
+
+        from rlgen.errors import UnknownNameError
+
+        known = [f.name for f in fields(cls) if f.name != "population"]
+        values = {}
+        for key, value in settings.items():
+            if key == "population":
+                raise ValueError("the ES population is set by --population, not --es population=...")
+            if key not in known:
+                raise UnknownNameError("ES setting", key, known)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"ES setting {key} must be a number, got {value!r}")
+            values[key] = float(value)
+        return cls(population=population, **values)
+
 
 def centered_ranks(fitness: torch.Tensor) -> torch.Tensor:
     """Ranks scaled to [-0.5, 0.5] (ties broken by position); argsort of argsort scatters the

@@ -56,9 +56,12 @@ def meta_test(path: str | Path, baselines: Sequence[str] = ("ppo", "dpo"),
             raise UnknownNameError("meta-test baseline", b, list(BASELINES))
         methods[b] = BASELINES[b]
     for label, file in (extra or {}).items():
-        if not Path(file).exists():
-            raise FileNotFoundError(f"objective file {file} does not exist")
+        if label in methods:
+            raise ValueError(f"--extra label {label!r} is already a method of this meta-test "
+                             f"({', '.join(methods)}); pick another")
+        _check_objective_file(file)
         methods[label] = file
+    check_horizons(cfg, meta_split)
     seeds = meta_split.seeds if seeds is None else seeds
     episodes = meta_split.eval_episodes if eval_episodes is None else eval_episodes
     out.mkdir(exist_ok=True)
@@ -84,6 +87,33 @@ def meta_test(path: str | Path, baselines: Sequence[str] = ("ppo", "dpo"),
     plot_drift(discovered, out / "drift.png", title=f"discovered {cfg['objective']}")
     report["files"] = [str(out / f) for f in ("table.md", "horizons.png", "drift.png")] + [str(results_path)]
     return report
+
+
+def _check_objective_file(file: str) -> None:
+    """A saved objective must load before any lifetime trains (not an hour into the run)."""
+    import torch
+
+    from rlgen.agents.objectives import build_objective
+
+    if not Path(file).exists():
+        raise FileNotFoundError(f"objective file {file} does not exist")
+    build_objective(file, {}, {}, torch.device("cpu"))
+
+
+def check_horizons(cfg: dict[str, Any], meta_split: MetaSplit) -> None:
+    """A held-out horizon below one PPO batch would train one full batch anyway, so its point on
+    the horizon curve would be mislabelled."""
+    from rlgen.agents.factory import agent_config
+    from rlgen.registry import make_env_spec
+
+    for env, horizon in meta_split.test:
+        config, _ = agent_config("ppo", make_env_spec(env).family, lifetime_overrides(cfg, meta_split, env))
+        batch = config.num_envs * config.num_steps
+        if horizon < batch:
+            raise ValueError(f"held-out pair ({env}, {horizon}) has a horizon smaller than one PPO "
+                             f"batch ({config.num_envs} envs x {config.num_steps} steps = {batch}); "
+                             "raise the meta-train horizon or lower that env's batch in the split's "
+                             "[meta_test.overrides]")
 
 
 def lifetime_overrides(cfg: dict[str, Any], meta_split: MetaSplit, env: str) -> dict[str, Any]:

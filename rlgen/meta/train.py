@@ -81,11 +81,14 @@ def _check(req: MetaTrainRequest, horizon: int) -> None:
 
 def meta_train(req: MetaTrainRequest) -> RunDir:
     from rlgen.meta.splits import load_meta_split
+    from rlgen.meta.test import check_horizons
 
     horizon = parse_count(req.horizon)
-    ESConfig(population=req.population, **req.es)  # refuse bad ES settings before any file
+    ESConfig.build(req.population, req.es)  # refuse bad ES settings before any file
     _check(req, horizon)
     split = load_meta_split(req.meta_split, train_envs=req.envs, horizon=horizon)
+    # a held-out horizon meta-test could not train is better refused now than after meta-training
+    check_horizons({"envs": list(req.envs), "overrides": req.overrides}, split)
     name = f"{req.objective}-{'+'.join(e.replace(':', '-') for e in req.envs)}-" + \
         dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     if req.out:
@@ -135,7 +138,7 @@ def continue_meta_train(run: RunDir, progress: bool = True,
 
     cfg = run.read_config()
     objective = build_objective(cfg["objective"], {}, {}, torch.device("cpu"))
-    es = OpenES(ESConfig(population=int(cfg["population"]), **cfg.get("es", {})),
+    es = OpenES(ESConfig.build(int(cfg["population"]), cfg.get("es", {})),
                 torch.nn.utils.parameters_to_vector(objective.parameters()), seed=int(cfg["seed"]))
     with run.lock():
         run.write_command()
