@@ -110,12 +110,17 @@ def bundle(run_dir: Path, name: str, report: dict, variant: str) -> Path:
     ppo, _ = agent_config("ppo", "minatar", {**cfg.get("overrides", {}), "objective": cfg["objective"]})
     batch = ppo.num_envs * ppo.num_steps
     ends = [sum(m["fitness/mean"] for m in part) / len(part) for part in (metrics[:3], metrics[-3:])]
+    device = str(cfg.get("device", "cpu"))
+    where = "no GPU" if device == "cpu" else f"lifetimes trained on {device}"
+    paper_name = {"talpo": "TA-LPO", "lpo": "LPO"}.get(cfg["objective"], cfg["objective"])
+    size = ("This is a CPU-sized run, far smaller than the paper's (population 64, 1e7-step lifetimes):"
+            if variant == "cpu" else f"The {variant} variant of scripts/reproduce/talpo.py:")
     card = f"""# {name}: a {cfg['objective']} drift network meta-trained by rlgen
 
 Use: `rlgen train --agent {cfg['objective']} --env minatar:breakout --set objective=bundled:{name}`.
 
 - Made by: `python scripts/reproduce/talpo.py --variant {variant} --bundle`, on
-  {prov.get('host', platform.node())}, {prov.get('cpus')} CPUs, no GPU; the run directory was last
+  {prov.get('host', platform.node())}, {prov.get('cpus')} CPUs, {where}; the run directory was last
   (re)started at {prov.get('time')} with rlgen commit {prov.get('git_commit')}
   ({len(prov.get('resumes', []))} earlier starts are in its provenance.json).
 - Meta-train env and horizon: {', '.join(cfg['envs'])}, {cfg['horizon']:,} env steps per lifetime
@@ -125,12 +130,12 @@ Use: `rlgen train --agent {cfg['objective']} --env minatar:breakout --set object
   settings {cfg.get('es') or 'default (sigma 0.03, lr 0.03, both x0.99 per generation)'};
   fitness = each training env's last finished episode's return at the final update, mean over envs, normalized
   ((return - random) / (PPO 1e7 reference - random), envs/minatar.toml).
-- Wall time of the generations: {hours:.2f} h on a shared 2-core CPU.
+- Wall time of the generations: {hours:.2f} h on that machine.
 
-This is a CPU-sized run, far smaller than the paper's (population 64, 1e7-step lifetimes):
+{size}
 mean fitness over the first three generations {ends[0]:.4f}, over the last three {ends[1]:.4f}
 (the whole curve is below). Treat the network as what such a budget discovers, not as the
-paper's TA-LPO, and read the meta-test below before using it.
+paper's {paper_name}, and read the meta-test below before using it.
 
 What it learned: D(r, A) at training progress 0, 0.5 and 1 (early, middle, late) is the
 meta-test's `drift.png` (`rlgen.meta.plots.plot_drift` on this file; docs/figures/ keeps a copy).
