@@ -112,8 +112,8 @@ def check_horizons(cfg: dict[str, Any], meta_split: MetaSplit) -> None:
         if horizon < batch:
             raise ValueError(f"held-out pair ({env}, {horizon}) has a horizon smaller than one PPO "
                              f"batch ({config.num_envs} envs x {config.num_steps} steps = {batch}); "
-                             "raise the meta-train horizon or lower that env's batch in the split's "
-                             "[meta_test.overrides]")
+                             f"raise the meta-train horizon, lower that env's batch in the split's "
+                             f"[meta_test.overrides] or use another meta split than {meta_split.name!r}")
 
 
 def lifetime_overrides(cfg: dict[str, Any], meta_split: MetaSplit, env: str) -> dict[str, Any]:
