@@ -69,6 +69,9 @@ def test_meta_train_resumes_the_same_es_state(tmp_path, split_file, monkeypatch)
     assert [m["fitness/mean"] for m in straight.metrics()] == [m["fitness/mean"] for m in cut.metrics()]
     assert sorted(p.name for p in (cut.path / "objectives").iterdir()) == \
         ["gen-0001.pt", "gen-0002.pt", "gen-0003.pt"]
+    with pytest.raises(ValueError, match="already run 3 generations"):
+        resume_meta_train(cut.path, generations=2, progress=False)
+    assert cut.read_config()["generations"] == 3
 
 
 def test_meta_train_then_meta_test_round_trip(tmp_path, split_file, capsys):

@@ -117,6 +117,11 @@ def resume_meta_train(path: str | Path, generations: int | None = None,
     if generations is not None:
         if generations < 1:
             raise ValueError(f"generations must be >= 1, got {generations}")
+        state = run.load_checkpoint()
+        done = int(state["generation"]) if state is not None else 0
+        if generations < done:  # the config would claim fewer generations than the ES state holds
+            raise ValueError(f"{path} has already run {done} generations; --generations must be "
+                             f">= {done}")
         config["generations"] = generations
     if backend is not None:
         config["backend"] = backend
