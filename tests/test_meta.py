@@ -18,6 +18,16 @@ TINY = {"num_envs": 4, "num_steps": 32, "minibatches": 2, "epochs": 1,
 
 def test_centered_ranks_scatter_onto_members():
     assert centered_ranks(torch.tensor([3.0, 1.0, 2.0])).tolist() == [0.5, -0.5, 0.0]
+    # ties share their average rank: a population that scored alike gives no direction
+    assert centered_ranks(torch.tensor([2.0, 5.0, 2.0, 1.0, 2.0])).tolist() == [0.0, 0.5, 0.0, -0.5, 0.0]
+    assert centered_ranks(torch.full((4,), 0.7)).tolist() == [0.0] * 4
+
+
+def test_a_generation_of_tied_fitness_leaves_the_mean_in_place():
+    es = OpenES(ESConfig(population=4), torch.ones(3), seed=0)
+    es.ask()
+    es.tell(torch.zeros(4, dtype=torch.float64))
+    assert es.mean.tolist() == [1.0, 1.0, 1.0]
 
 
 def test_openes_maximises_a_quadratic():

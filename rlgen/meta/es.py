@@ -56,9 +56,14 @@ class ESConfig:
 
 
 def centered_ranks(fitness: torch.Tensor) -> torch.Tensor:
-    """Ranks scaled to [-0.5, 0.5] (ties broken by position); argsort of argsort scatters the
-    ranks back onto the members (a plain argsort would give the inverse permutation)."""
-    ranks = torch.argsort(torch.argsort(fitness)).to(torch.float64)
+    """Ranks scaled to [-0.5, 0.5]; tied members share their average rank, so an antithetic
+    pair that scored alike pulls the mean nowhere (ranks by position would give it a direction
+    that Adam's normalization then turns into a full-size step)."""
+    values, order = torch.sort(fitness)
+    _, counts = torch.unique_consecutive(values, return_counts=True)
+    starts = torch.cumsum(counts, 0) - counts
+    average = (starts + (counts - 1) / 2).to(torch.float64).repeat_interleave(counts)
+    ranks = torch.empty_like(average).scatter_(0, order, average)
     return ranks / (len(fitness) - 1) - 0.5
 
 
