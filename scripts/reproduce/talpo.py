@@ -117,7 +117,9 @@ def bundle(run_dir: Path, name: str, report: dict, variant: str) -> Path:
             if variant == "cpu" else f"The {variant} variant of scripts/reproduce/talpo.py:")
     card = f"""# {name}: a {cfg['objective']} drift network meta-trained by rlgen
 
-Use: `rlgen train --agent {cfg['objective']} --env minatar:breakout --set objective=bundled:{name}`.
+Use: `rlgen train --agent {cfg['objective']} --env minatar:breakout --set objective=bundled:{name}`
+(add {' '.join(f'`--set {k}={v}`' for k, v in cfg.get('overrides', {}).items()) or 'nothing'} to train
+with the PPO batch it was meta-trained with).
 
 - Made by: `python scripts/reproduce/talpo.py --variant {variant} --bundle`, on
   {prov.get('host', platform.node())}, {prov.get('cpus')} CPUs, {where}; the run directory was last
