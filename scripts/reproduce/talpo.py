@@ -46,6 +46,8 @@ def main() -> None:
     p.add_argument("--device", default="cpu", help="where lifetimes train (cuda for --variant paper)")
     p.add_argument("--generations", type=int,
                    help="stop after this many ES generations (e.g. 1 to time one generation)")
+    p.add_argument("--seeds", type=int, help="meta-test seeds per held-out pair (default: the split's); "
+                   "a rerun with more adds seeds to the finished ones")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--bundle", action="store_true",
                    help="also copy each discovered objective into rlgen/objectives/ with a model card")
@@ -77,7 +79,8 @@ def main() -> None:
     first, *others = list(runs)
     extra = {o: str(runs[o].path / "objective.pt") for o in others}
     t0 = time.time()
-    report = meta_test(runs[first].path, extra=extra, workers=args.workers, progress=not args.quiet)
+    report = meta_test(runs[first].path, extra=extra, seeds=args.seeds, workers=args.workers,
+                       progress=not args.quiet)
     print(f"meta-test ({time.time() - t0:.0f} s this call)")
     print(report["table"])
     print("files: " + ", ".join(report["files"]))
@@ -111,6 +114,7 @@ def bundle(run_dir: Path, name: str, report: dict, variant: str) -> Path:
     batch = ppo.num_envs * ppo.num_steps
     ends = [sum(m["fitness/mean"] for m in part) / len(part) for part in (metrics[:3], metrics[-3:])]
     device = str(cfg.get("device", "cpu"))
+    seeds_note = f" with --seeds {report['seeds']}"
     where = "no GPU" if device == "cpu" else f"lifetimes trained on {device}"
     paper_name = {"talpo": "TA-LPO", "lpo": "LPO"}.get(cfg["objective"], cfg["objective"])
     size = ("This is a CPU-sized run, far smaller than the paper's (population 64, 1e7-step lifetimes):"
@@ -148,7 +152,7 @@ meta-test's `drift.png` (`rlgen.meta.plots.plot_drift` on this file; docs/figure
 |---|---|---|---|---|
 {curve}
 
-## Meta-test (held-out games and horizons, from the same script)
+## Meta-test (held-out games and horizons, from the same script{seeds_note})
 
 {report['table']}
 """
