@@ -19,9 +19,14 @@ def map_tree(fn: Callable[..., Any], tree: Any, *rest: Any) -> Any:
 
 
 def to_tensor(tree: Any, device: torch.device) -> Any:
-    """numpy leaves -> tensors on `device` (non-blocking copies where the source allows)."""
-    return map_tree(lambda x: torch.from_numpy(np.ascontiguousarray(x)).to(device, non_blocking=True),
-                    tree)
+    """numpy leaves -> tensors on `device` (non-blocking copies where the source allows); tensor
+    leaves (an env stepping on the device) are moved only if they live elsewhere."""
+    def leaf(x):
+        if isinstance(x, torch.Tensor):
+            return x.to(device, non_blocking=True)
+        return torch.from_numpy(np.ascontiguousarray(x)).to(device, non_blocking=True)
+
+    return map_tree(leaf, tree)
 
 
 def stack(rows: Sequence[Any]) -> Any:

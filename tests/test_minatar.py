@@ -411,3 +411,27 @@ def test_ppo_learns_space_invaders(tmp_path):
     mean = summary["splits"]["test"]["mean_return"]
     print(f"PPO 300k on minatar:space_invaders: test mean return {mean:.2f} over 100 episodes")
     assert mean > 2 * 2.81
+
+
+def test_training_envs_step_on_the_agents_device():
+    """PPO's training env for a batched game steps where the agent's tensors live and hands over
+    observations as tensors there (no host round trip on a GPU); the numbers are the numpy env's."""
+    from rlgen.agents.factory import make_agent
+    from rlgen.registry import make_env_spec
+
+    spec = make_env_spec("minatar:breakout")
+    on_device = spec.make_vec_env("train", 4, seed=3, device=torch.device("cpu"))
+    plain = spec.make_vec_env("train", 4, seed=3)
+    obs_t, _ = on_device.reset(seed=3)
+    obs_n, _ = plain.reset(seed=3)
+    assert isinstance(obs_t, torch.Tensor) and isinstance(obs_n, np.ndarray)
+    for _ in range(50):
+        a = np.random.default_rng(0).integers(6, size=4)
+        (o_t, r_t, t_t, *_), (o_n, r_n, t_n, *_) = on_device.step(a), plain.step(a)
+        assert np.array_equal(o_t.numpy(), o_n) and np.array_equal(r_t, r_n) and np.array_equal(t_t, t_n)
+        assert isinstance(r_t, np.ndarray)
+    agent = make_agent("ppo", spec, {"num_envs": 2, "num_steps": 8}, seed=0, device="cpu")
+    assert isinstance(agent.make_training_envs(seed=0).reset(seed=0)[0], torch.Tensor)
+    # families whose envs are CPU programs keep the numpy env
+    toy = make_env_spec("toy:identity").make_vec_env("train", 2, seed=0, device=torch.device("cpu"))
+    assert isinstance(toy.reset(seed=0)[0], np.ndarray)

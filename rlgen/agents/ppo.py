@@ -387,8 +387,12 @@ class PPO(Agent):
 
     def make_training_envs(self, seed: int):
         """The train-split vector env, with the config's training wrappers on top."""
-        envs = self.spec.make_vec_env("train", self.config.num_envs, seed=seed)
-        return wrap_training_envs(envs, applied_wrappers(self.config), self.config.wrapper_args,
+        wrappers = applied_wrappers(self.config)
+        # on the agent's device where the family can step there (MinAtar's batched games), but
+        # numpy for training wrappers, which are written against numpy observations
+        envs = self.spec.make_vec_env("train", self.config.num_envs, seed=seed,
+                                      device=None if wrappers else self.device)
+        return wrap_training_envs(envs, wrappers, self.config.wrapper_args,
                                   self.spec)
 
     # ---- generalized advantage estimation ----

@@ -126,6 +126,13 @@ class EnvFamily:
         ]
         return gym.vector.SyncVectorEnv(fns, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
 
+    def make_device_vec_env(self, spec: EnvSpec, levels: Sequence[Hashable], num_envs: int,
+                            seed: int, device: Any) -> gym.vector.VectorEnv | None:
+        """A vector env that steps on `device` (a torch device) and returns its observations as
+        tensors there, rewards and flags as numpy; None where the family has none (most: their
+        envs are CPU programs), and then `make_vec_env`'s numpy env is used."""
+        return None
+
     def return_bounds(self, task: str, options: dict[str, Any]) -> tuple[float, float] | None:
         """(min, max) return used for min–max normalization, or None when undefined."""
         return None
@@ -202,8 +209,15 @@ class EnvSpec:
             raise ValueError(f"{self.id} has {type(space).__name__} actions; this needs discrete ones")
         return int(space.n)
 
-    def make_vec_env(self, split: str = "train", num_envs: int = 1, seed: int = 0):
-        return self.impl.make_vec_env(self, self.splits[split].levels, num_envs, seed)
+    def make_vec_env(self, split: str = "train", num_envs: int = 1, seed: int = 0, device: Any = None):
+        """`device`: where a training agent's tensors live; a family that can step its envs
+        there (`EnvFamily.make_device_vec_env`) does, so observations never leave the device."""
+        levels = self.splits[split].levels
+        if device is not None:
+            env = self.impl.make_device_vec_env(self, levels, num_envs, seed, device)
+            if env is not None:
+                return env
+        return self.impl.make_vec_env(self, levels, num_envs, seed)
 
     def normalize(self, returns: np.ndarray | float) -> np.ndarray:
         bounds = self.impl.return_bounds(self.task, self.options)

@@ -239,19 +239,26 @@ class BatchedMinAtar:
 class MinAtarVecEnv(gym.vector.VectorEnv):
     """`BatchedMinAtar` behind Gymnasium's vector API (same-step autoreset). Returns numpy
     arrays like the other families' vector envs, or torch tensors on `device` with
-    `as_tensors=True`. `infos["level"]` is the level each env ran (for a finished episode, the
-    level it finished), as in Procgen's vector env."""
+    `as_tensors=True`; `tensor_obs=True` returns only the observations as tensors (what PPO's
+    rollout keeps on its device; rewards and flags feed numpy bookkeeping). `infos["level"]` is
+    the level each env ran (for a finished episode, the level it finished), as in Procgen's
+    vector env."""
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
 
-    def __init__(self, engine: BatchedMinAtar, seed: int | Sequence[int] = 0, as_tensors: bool = False):
+    def __init__(self, engine: BatchedMinAtar, seed: int | Sequence[int] = 0, as_tensors: bool = False,
+                 tensor_obs: bool = False):
         self.engine, self.as_tensors, self._seed = engine, as_tensors, seed
+        self.tensor_obs = tensor_obs or as_tensors
         n, c = engine.num_envs, engine.game.channels
         self.num_envs = n
         self.single_observation_space = gym.spaces.Box(0, 1, (10, 10, c), np.uint8)
         self.single_action_space = gym.spaces.Discrete(len(engine.action_set))
         self.observation_space = gym.spaces.Box(0, 1, (n, 10, 10, c), np.uint8)
         self.action_space = gym.spaces.MultiDiscrete(np.full(n, len(engine.action_set)))
+
+    def _obs(self, x: torch.Tensor) -> Any:
+        return x if self.tensor_obs else self._out(x)
 
     def _out(self, x: torch.Tensor) -> Any:
         if self.as_tensors:
@@ -267,14 +274,17 @@ class MinAtarVecEnv(gym.vector.VectorEnv):
         for e in envs:
             if (type(e.engine.game) is not type(first.game) or not isinstance(e.engine.draws, LevelDraws)
                     or e.engine.action_set.tolist() != first.action_set.tolist()
-                    or (e.engine.sticky_action_prob, e.engine.max_episode_steps, e.engine.compile, e.as_tensors)
-                    != (first.sticky_action_prob, first.max_episode_steps, first.compile, envs[0].as_tensors)):
+                    or (e.engine.sticky_action_prob, e.engine.max_episode_steps, e.engine.compile,
+                        e.as_tensors, e.tensor_obs)
+                    != (first.sticky_action_prob, first.max_episode_steps, first.compile,
+                        envs[0].as_tensors, envs[0].tensor_obs)):
                 raise ValueError("only envs of one game with the same options can be concatenated")
         total = sum(e.num_envs for e in envs)
         game = type(first.game)(total, first.device, ramping=getattr(first.game, "ramping", True))
         engine = BatchedMinAtar(game, ConcatDraws([e.engine.draws for e in envs]), first.action_set.tolist(),
                                 first.sticky_action_prob, first.max_episode_steps, first.compile)
-        return cls(engine, seed=[e._seed for e in envs], as_tensors=envs[0].as_tensors)
+        return cls(engine, seed=[e._seed for e in envs], as_tensors=envs[0].as_tensors,
+                   tensor_obs=envs[0].tensor_obs)
 
     def reset(self, *, seed: int | Sequence[int] | None = None, options: dict | None = None):
         """`seed`: one per part for a concatenation (`concat`)."""
@@ -284,12 +294,12 @@ class MinAtarVecEnv(gym.vector.VectorEnv):
         if isinstance(draws, LevelDraws | ConcatDraws):
             draws.reseed(self._seed)
         obs = self.engine.reset()
-        return self._out(obs), {"level": self._out(self.engine.level)}
+        return self._obs(obs), {"level": self._out(self.engine.level)}
 
     def step(self, actions):
         if isinstance(actions, np.ndarray):
             actions = torch.from_numpy(actions)
         actions = torch.as_tensor(actions, device=self.engine.device)
         obs, reward, terminated, truncated, level = self.engine.step(actions)
-        return (self._out(obs), self._out(reward), self._out(terminated), self._out(truncated),
+        return (self._obs(obs), self._out(reward), self._out(terminated), self._out(truncated),
                 {"level": self._out(level)})

@@ -89,10 +89,18 @@ class MinAtarFamily(EnvFamily):
             return self.make_batched(spec, levels, num_envs, seed)
         return super().make_vec_env(spec, levels, num_envs, seed)
 
+    def make_device_vec_env(self, spec: EnvSpec, levels: Sequence[Hashable], num_envs: int,
+                            seed: int, device: Any):
+        if spec.task in BATCHED and spec.options["vector"] == "batched":
+            return self.make_batched(spec, levels, num_envs, seed, device=device, tensor_obs=True)
+        return None
+
     def make_batched(self, spec: EnvSpec, levels: Sequence[Hashable], num_envs: int, seed: int,
-                     device: torch.device | str = "cpu", as_tensors: bool = False):
+                     device: torch.device | str = "cpu", as_tensors: bool = False,
+                     tensor_obs: bool = False):
         """The batched torch vector env of `spec`'s game on `device` (numpy out unless
-        `as_tensors`). Each level's start state is the package's for that seed."""
+        `as_tensors`; `tensor_obs`: observations only). Each level's start state is the
+        package's for that seed."""
         import importlib
 
         import torch
@@ -113,7 +121,7 @@ class MinAtarFamily(EnvFamily):
         engine = BatchedMinAtar(game, draws, action_set(spec.task, kw["minimal_action_set"]),
                                 kw["sticky_action_prob"], kw["max_episode_steps"],
                                 compile=bool(spec.options["compile"]))
-        return MinAtarVecEnv(engine, seed=seed, as_tensors=as_tensors)
+        return MinAtarVecEnv(engine, seed=seed, as_tensors=as_tensors, tensor_obs=tensor_obs)
 
     def make_encoder(self, spec: EnvSpec, **kwargs: Any):
         from rlgen.envs.minatar.encoder import MinAtarEncoder, MinAtarEncoderConfig
