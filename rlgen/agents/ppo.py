@@ -392,8 +392,7 @@ class PPO(Agent):
         # numpy for training wrappers, which are written against numpy observations
         envs = self.spec.make_vec_env("train", self.config.num_envs, seed=seed,
                                       device=None if wrappers else self.device)
-        return wrap_training_envs(envs, wrappers, self.config.wrapper_args,
-                                  self.spec)
+        return wrap_training_envs(envs, wrappers, self.config.wrapper_args, self.spec)
 
     # ---- generalized advantage estimation ----
     def advantages(self, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor]:

@@ -82,6 +82,16 @@ def _score(lifetime: Lifetime, agent, result) -> float:
     return float(agent.spec.normalize(raw))
 
 
+def ppo_batch(env: str, overrides: dict[str, Any]) -> tuple[int, int]:
+    """(envs, steps) of one PPO update of a lifetime on `env` with `overrides`: a horizon below
+    their product would still train one whole batch."""
+    from rlgen.agents.factory import agent_config
+    from rlgen.registry import make_env_spec
+
+    config, _ = agent_config("ppo", make_env_spec(env).family, overrides)
+    return config.num_envs, config.num_steps
+
+
 def objective_size(objective: str) -> int:
     """Number of parameters of a registered objective (0 for closed forms)."""
     from rlgen.agents.objectives import build_objective

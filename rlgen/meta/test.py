@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from rlgen.exec import BackendOptions, make_backend
-from rlgen.meta.lifetime import Lifetime, run_lifetimes, run_sequentially
+from rlgen.meta.lifetime import Lifetime, ppo_batch, run_lifetimes, run_sequentially
 from rlgen.meta.splits import MetaSplit
 from rlgen.runs import RunDir
 
@@ -103,15 +103,11 @@ def _check_objective_file(file: str) -> None:
 def check_horizons(cfg: dict[str, Any], meta_split: MetaSplit) -> None:
     """A held-out horizon below one PPO batch would train one full batch anyway, so its point on
     the horizon curve would be mislabelled."""
-    from rlgen.agents.factory import agent_config
-    from rlgen.registry import make_env_spec
-
     for env, horizon in meta_split.test:
-        config, _ = agent_config("ppo", make_env_spec(env).family, lifetime_overrides(cfg, meta_split, env))
-        batch = config.num_envs * config.num_steps
-        if horizon < batch:
+        n, t = ppo_batch(env, lifetime_overrides(cfg, meta_split, env))
+        if horizon < n * t:
             raise ValueError(f"held-out pair ({env}, {horizon}) has a horizon smaller than one PPO "
-                             f"batch ({config.num_envs} envs x {config.num_steps} steps = {batch}); "
+                             f"batch ({n} envs x {t} steps = {n * t}); "
                              f"raise the meta-train horizon, lower that env's batch in the split's "
                              f"[meta_test.overrides] or use another meta split than {meta_split.name!r}")
 

@@ -21,7 +21,7 @@ import torch
 from rlgen.config import parse_count
 from rlgen.exec import BackendOptions, make_backend
 from rlgen.meta.es import ESConfig, OpenES
-from rlgen.meta.lifetime import Lifetime, objective_size, run_lifetimes, run_sequentially
+from rlgen.meta.lifetime import Lifetime, objective_size, ppo_batch, run_lifetimes, run_sequentially
 from rlgen.runs import RunDir
 
 
@@ -51,8 +51,7 @@ class MetaTrainRequest:
 
 
 def _check(req: MetaTrainRequest, horizon: int) -> None:
-    from rlgen.agents.factory import agent_config
-    from rlgen.registry import BACKENDS, lookup, make_env_spec
+    from rlgen.registry import BACKENDS, lookup
 
     lookup("backend", req.backend, BACKENDS)
 
@@ -71,12 +70,10 @@ def _check(req: MetaTrainRequest, horizon: int) -> None:
     if req.generations < 1:
         raise ValueError(f"generations must be >= 1, got {req.generations}")
     for env in req.envs:
-        spec = make_env_spec(env)
-        config, _ = agent_config("ppo", spec.family, {**req.overrides, "objective": req.objective})
-        batch = config.num_envs * config.num_steps
-        if horizon < batch:
+        n, t = ppo_batch(env, {**req.overrides, "objective": req.objective})
+        if horizon < n * t:
             raise ValueError(f"horizon {horizon} is smaller than one PPO batch on {env} "
-                             f"({config.num_envs} envs x {config.num_steps} steps = {batch})")
+                             f"({n} envs x {t} steps = {n * t})")
 
 
 def meta_train(req: MetaTrainRequest) -> RunDir:

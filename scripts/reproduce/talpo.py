@@ -12,8 +12,8 @@ the script is run again (meta-training continues its ES state; meta-test skips f
 lifetimes). Equivalent commands: `rlgen meta-train ...`, `rlgen meta-test RUN --extra lpo=...`.
 
 The CPU variant is tiny next to the paper (population 16, 20 generations, 64k-step lifetimes
-of 16 envs x 32 steps instead of 1e7 steps of 64 x 128): it exercises the whole pipeline and shows what such a budget discovers, not
-the paper's numbers.
+of 16 envs x 32 steps instead of 1e7 steps of 64 x 128): it exercises the whole pipeline and
+shows what such a budget discovers, not the paper's numbers.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 VARIANTS = {
     # Lifetimes of 16 envs x 32 steps (128 PPO updates in 65k steps) instead of the [minatar]
     # preset's 64 x 128 (8 updates): at 65k steps the small batch learns SpaceInvaders (normalized
-    # return 0.11-0.41 over 4 seeds against 0.02 for the preset, docs/results.md), and at this
+    # return 0.155 mean over 4 seeds against 0.021 for the preset, docs/results.md), and at this
     # per-agent batch the batched population is the fast path on a CPU (docs/benchmarks.md §7).
     "cpu": {"env": "minatar:space_invaders", "horizon": 65_536, "population": 16,
             "generations": 20, "meta_split": "meta-minatar-cpu", "batched": True,
