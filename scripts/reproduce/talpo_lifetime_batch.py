@@ -29,6 +29,9 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=4)
     p.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated names of CONFIGS")
     args = p.parse_args()
+    unknown = [c for c in args.configs.split(",") if c not in CONFIGS]
+    if unknown:
+        p.error(f"unknown config {', '.join(map(repr, unknown))}; known: {', '.join(CONFIGS)}")
 
     from rlgen.eval.stats import mean_with_ci
     from rlgen.meta.lifetime import Lifetime, run_lifetimes
